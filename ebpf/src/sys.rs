@@ -1,0 +1,171 @@
+//! The few raw bpf(2) commands the loader issues itself (map element access through a shared
+//! `&self`, opening pinned objects, forced link detach), plus clock and filesystem checks.
+
+use std::{
+    ffi::CString,
+    io,
+    mem::size_of,
+    os::{
+        fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::Path,
+};
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_LINK_DETACH: libc::c_long = 34;
+
+pub const BPF_ANY: u64 = 0;
+
+pub const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+pub const CGROUP2_SUPER_MAGIC: i64 = 0x63677270;
+
+/// bpf_attr is a union of at most a few hundred bytes; the kernel accepts a shorter size
+/// as long as the fields it reads are inside it. 16 u64 cover every command used here.
+type Attr = [u64; 16];
+
+fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<libc::c_long> {
+    // SAFETY: attr points at a zero-initialised buffer of the size passed; pointers stored in
+    // it reference live buffers owned by the caller for the duration of the call.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), size_of::<Attr>() as u32) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn elem_attr(fd: BorrowedFd<'_>, key: *const u8, value: u64, flags: u64) -> Attr {
+    let mut a: Attr = [0; 16];
+    a[0] = fd.as_raw_fd() as u32 as u64; // map_fd (u32) + pad
+    a[1] = key as u64;
+    a[2] = value;
+    a[3] = flags;
+    a
+}
+
+/// Marker for plain-old-data map keys and values (repr(C), no padding reads that matter).
+///
+/// # Safety
+/// The type must be valid for any bit pattern and have no interior pointers.
+pub unsafe trait Plain: Copy + Default {}
+unsafe impl Plain for u32 {}
+unsafe impl Plain for u64 {}
+unsafe impl Plain for [u8; 16] {}
+unsafe impl Plain for crate::abi::Config {}
+unsafe impl Plain for crate::abi::LpmKey {}
+unsafe impl Plain for crate::abi::AllowIp {}
+unsafe impl Plain for crate::abi::OwnerRaw {}
+unsafe impl Plain for crate::abi::OrigDst {}
+unsafe impl Plain for crate::abi::DnsClientKey {}
+unsafe impl Plain for crate::abi::DnsClient {}
+unsafe impl Plain for crate::abi::RateLimit {}
+
+pub fn map_lookup<K: Plain, V: Plain>(fd: BorrowedFd<'_>, key: &K) -> io::Result<Option<V>> {
+    let mut v = V::default();
+    let mut a = elem_attr(fd, key as *const K as *const u8, &mut v as *mut V as u64, 0);
+    match bpf(BPF_MAP_LOOKUP_ELEM, &mut a) {
+        Ok(_) => Ok(Some(v)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn map_update<K: Plain, V: Plain>(fd: BorrowedFd<'_>, key: &K, value: &V) -> io::Result<()> {
+    let mut a = elem_attr(fd, key as *const K as *const u8, value as *const V as u64, BPF_ANY);
+    bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(|_| ())
+}
+
+pub fn map_delete<K: Plain>(fd: BorrowedFd<'_>, key: &K) -> io::Result<bool> {
+    let mut a = elem_attr(fd, key as *const K as *const u8, 0, 0);
+    match bpf(BPF_MAP_DELETE_ELEM, &mut a) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_OBJ_GET: open a pinned map, program or link.
+pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut a: Attr = [0; 16];
+    a[0] = c.as_ptr() as u64;
+    let fd = bpf(BPF_OBJ_GET, &mut a)?;
+    // SAFETY: the kernel returned a new file descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// BPF_LINK_DETACH: detach a link now, whoever else holds it or its pins.
+pub fn link_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut a: Attr = [0; 16];
+    a[0] = fd.as_raw_fd() as u32 as u64;
+    bpf(BPF_LINK_DETACH, &mut a).map(|_| ())
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub fn fs_magic(path: &Path) -> io::Result<i64> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: statfs writes into the zeroed struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64)
+}
+
+/// Make sure `dir` can hold BPF pins: if the nearest existing ancestor is not on a bpffs and
+/// the path is under /sys/fs/bpf, mount a bpffs on /sys/fs/bpf (idempotent).
+pub fn ensure_bpffs(dir: &Path) -> io::Result<()> {
+    let mut probe = dir;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) => probe = p,
+            None => break,
+        }
+    }
+    if fs_magic(probe)? == BPF_FS_MAGIC {
+        return Ok(());
+    }
+    let root = Path::new("/sys/fs/bpf");
+    if !dir.starts_with(root) {
+        return Err(io::Error::other(format!(
+            "{} is not on a bpffs (and not under /sys/fs/bpf, so it is not mounted for you)",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(root)?;
+    if fs_magic(root)? == BPF_FS_MAGIC {
+        return Ok(());
+    }
+    let src = CString::new("bpf").unwrap();
+    let target = CString::new("/sys/fs/bpf").unwrap();
+    // SAFETY: NUL-terminated strings; no data argument.
+    let r = unsafe {
+        libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null())
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The `memlock:` bytes the kernel accounts for a BPF map fd (from /proc/self/fdinfo).
+pub fn fd_memlock(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("memlock:").map(|v| v.trim().parse::<u64>()))
+        .ok_or_else(|| io::Error::other("no memlock line in fdinfo"))?
+        .map_err(io::Error::other)
+}
