@@ -1,0 +1,45 @@
+# cgfw-runc: build, demo, tests, benchmarks. Run as root (containers, cgroups, BPF).
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/release/cgfw-runc
+PREFIX ?= /usr/local
+
+.PHONY: all deps build demo test test-unit test-integration test-long bench-lifecycle bench-datapath bench-dns install clean
+
+all: build
+
+deps:
+	bash hack/install-deps.sh
+
+build:
+	$(CARGO) build --release --locked -p cgfw-runc
+
+# One command on a fresh machine: installs dependencies, builds, runs a container through cgfw-runc.
+demo: deps build
+	bash hack/demo.sh
+
+# One command on a fresh machine: installs dependencies, builds, runs every test suite.
+test: deps build
+	$(MAKE) test-unit
+	$(MAKE) test-integration
+
+test-unit:
+	$(CARGO) test --release --locked --workspace
+
+test-integration: build
+	bash integration/run.sh
+
+test-long: deps build
+	CGFW_LONG=1 bash integration/run.sh
+
+bench-lifecycle: deps build
+	bash hack/bench/lifecycle.sh
+
+bench-datapath: deps build
+	bash hack/bench/datapath.sh
+
+install: build
+	install -D -m 0755 $(BIN) $(PREFIX)/bin/cgfw-runc
+
+clean:
+	$(CARGO) clean

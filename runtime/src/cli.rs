@@ -1,0 +1,136 @@
+//! Command line: runc's global flags and verbs. The verbs whose flags match runc's are taken
+//! from youki's `liboci-cli`; `kill` is our own because runc's signal argument is optional.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_ROOT: &str = "/run/cgfw-runc";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cgfw-runc",
+    version,
+    about = "runc-compatible OCI runtime with a per-container eBPF egress firewall",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Root directory for container state (tmpfs recommended)
+    #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "CGFW_RUNC_ROOT")]
+    pub root: PathBuf,
+    /// Log file for runtime messages (default: stderr)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log debug messages
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroup management instead of cgroupfs
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility; checkpoint/restore is not supported
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<PathBuf>,
+    /// Accepted for runc compatibility: only `false`/`auto` as root are meaningful here
+    #[arg(long, global = true, hide = true, value_parser = ["true", "false", "auto"])]
+    pub rootless: Option<String>,
+    /// Directory for firewall event logs and audit reports
+    #[arg(long, global = true, env = "CGFW_LOG_DIR", default_value = "/var/log/cgfw")]
+    pub cgfw_log_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (its process waits for `start`)
+    Create(liboci_cli::Create),
+    /// Start the user process of a created container
+    Start(liboci_cli::Start),
+    /// Print the state of a container as JSON
+    State(liboci_cli::State),
+    /// Send a signal to the container's init process (default TERM)
+    Kill(KillArgs),
+    /// Delete a container and everything the runtime made for it
+    Delete(liboci_cli::Delete),
+    /// Create and start a container, wait for it unless --detach
+    Run(liboci_cli::Run),
+    /// Run a new process inside a running container
+    Exec(liboci_cli::Exec),
+    /// List the processes of a container
+    Ps(liboci_cli::Ps),
+    /// List containers under --root
+    List(liboci_cli::List),
+    /// Freeze all processes of a container
+    Pause(liboci_cli::Pause),
+    /// Thaw a paused container
+    Resume(liboci_cli::Resume),
+    /// Print container events and resource statistics
+    Events(liboci_cli::Events),
+    /// Print the features this runtime supports as JSON
+    Features(liboci_cli::Features),
+    /// Write a default config.json into the bundle
+    Spec(liboci_cli::Spec),
+    /// Update container resource limits
+    Update(liboci_cli::Update),
+    /// Print the firewall audit report of a container (running or deleted)
+    Report(ReportArgs),
+    /// Policy tools
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Internal: the per-container firewall sidecar (started by `create`)
+    #[command(hide = true)]
+    Sidecar(SidecarArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Send the signal to all processes of the container
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+    /// Signal name (TERM, SIGTERM, RTMIN+3) or number
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    pub container_id: String,
+    /// json or table
+    #[arg(long, default_value = "json", value_parser = ["json", "table"])]
+    pub format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate and explain a policy without creating anything
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyCheckArgs {
+    /// Bundle directory whose config.json annotations hold the policy
+    #[arg(conflicts_with = "annotations", required_unless_present = "annotations")]
+    pub bundle: Option<PathBuf>,
+    /// A JSON file with an object of annotations
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+    /// Print the verdict and rule for this domain name or IP address
+    #[arg(long)]
+    pub query: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SidecarArgs {
+    pub container_id: String,
+}

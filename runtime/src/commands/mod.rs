@@ -1,0 +1,94 @@
+//! One module per verb; `dispatch` maps the parsed command line onto them and returns the
+//! process exit code (the container's for `run`/`exec`, 0 otherwise; errors exit 1).
+
+mod create;
+mod delete;
+mod events;
+mod exec;
+mod features;
+mod kill;
+mod list;
+mod pause;
+mod ps;
+mod run;
+mod spec;
+mod start;
+mod state;
+mod update;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{Cli, Command, GlobalOpts};
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let global = cli.global;
+    if global.criu.is_some() {
+        crate::logging::warn("--criu is ignored: checkpoint/restore is not supported");
+    }
+    let ok = |r: Result<()>| r.map(|()| 0);
+    match cli.command {
+        Command::Create(args) => ok(create::create(&global, args)),
+        Command::Start(args) => ok(start::start(&global, args)),
+        Command::State(args) => ok(state::state(&global, args)),
+        Command::Kill(args) => ok(kill::kill(&global, args)),
+        Command::Delete(args) => ok(delete::delete(&global, args)),
+        Command::Run(args) => run::run(&global, args),
+        Command::Exec(args) => exec::exec(&global, args),
+        Command::Ps(args) => ok(ps::ps(&global, args)),
+        Command::List(args) => ok(list::list(&global, args)),
+        Command::Pause(args) => ok(pause::pause(&global, args)),
+        Command::Resume(args) => ok(pause::resume(&global, args)),
+        Command::Events(args) => ok(events::events(&global, args)),
+        Command::Features(_) => ok(features::features()),
+        Command::Spec(args) => ok(spec::spec(args)),
+        Command::Update(args) => ok(update::update(&global, args)),
+        Command::Report(_) | Command::Policy(_) | Command::Sidecar(_) => {
+            bail!("this build has no firewall yet")
+        }
+    }
+}
+
+/// Makes sure `--root` exists (0700, like runc) and returns it canonicalised.
+pub(crate) fn ensure_root(global: &GlobalOpts) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&global.root)
+        .with_context(|| format!("creating root directory {}", global.root.display()))?;
+    std::fs::canonicalize(&global.root)
+        .with_context(|| format!("resolving root directory {}", global.root.display()))
+}
+
+/// Exit code of a waited-for process as a shell reports it: the status, or 128+signal.
+pub(crate) fn exit_code(status: nix::sys::wait::WaitStatus) -> Option<i32> {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Waits for a child process to end, retrying on EINTR.
+pub(crate) fn wait_for_exit(pid: nix::unistd::Pid) -> Result<i32> {
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return Ok(code);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("waiting for process {pid}")),
+        }
+    }
+}
+
+/// The bundle's config.json, parsed.
+pub(crate) fn load_spec(bundle: &Path) -> Result<oci_spec::runtime::Spec> {
+    let path = bundle.join("config.json");
+    oci_spec::runtime::Spec::load(&path).with_context(|| format!("loading {}", path.display()))
+}
