@@ -1,0 +1,572 @@
+//! Real kernel, real cgroups, real network namespaces. Root only. Each test builds its own
+//! topology (unique names), so tests run in parallel.
+//! Traffic goes only to loopback and to 198.18.0.0/24 / fd00:cf::/64 inside test netns.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, UdpSocket},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use common::*;
+use ebpf::{EventKind, Firewall, FirewallConfig, Mode, Proto, Reason, Verdict};
+
+const EPERM: i32 = libc::EPERM;
+
+fn cfg() -> FirewallConfig {
+    FirewallConfig {
+        proxy_v4: Some(format!("127.0.0.1:{PROXY_PORT}").parse().unwrap()),
+        proxy_v6: Some(format!("[::1]:{PROXY_PORT}").parse().unwrap()),
+        ..FirewallConfig::default()
+    }
+}
+
+fn firewall(env: &Env, cfg: &FirewallConfig) -> Firewall {
+    let mut fw = Firewall::load(cfg).unwrap_or_else(|e| panic!("load: {e}"));
+    fw.attach(&env.cgroup).unwrap_or_else(|e| panic!("attach: {e}"));
+    fw
+}
+
+fn mapped(ip: &str) -> String {
+    format!("::ffff:{ip}")
+}
+
+#[test]
+fn connect_policy_v4_v6_mapped_tcp_udp() {
+    let env = Env::new("pol");
+    // Baseline without the firewall: everything reachable.
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "baseline tcp");
+    let fw = firewall(&env, &cfg());
+
+    // Not allowed: EPERM at connect (TCP, UDP connect, UDP sendto), v4, v6, v4-mapped.
+    for ip in [ALLOWED, ALLOWED6, &mapped(ALLOWED)] {
+        assert_eq!(env.run_client(|| tcp_echo(sa(ip, TCP_PORT))), EPERM, "tcp {ip}");
+        assert_eq!(env.run_client(|| udp_echo(sa(ip, UDP_PORT), true)), EPERM, "udp connect {ip}");
+        assert_eq!(env.run_client(|| udp_echo(sa(ip, UDP_PORT), false)), EPERM, "udp sendto {ip}");
+    }
+    // Loopback is always allowed (no server there: ECONNREFUSED, not EPERM).
+    assert_eq!(env.run_client(|| tcp_echo(sa("127.0.0.1", 9))), libc::ECONNREFUSED);
+    assert_eq!(env.run_client(|| tcp_echo(sa("::1", 9))), libc::ECONNREFUSED);
+
+    // allow_ip: reachable.
+    fw.allow_ip(ALLOWED.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    fw.allow_ip(ALLOWED6.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    for ip in [ALLOWED, ALLOWED6, &mapped(ALLOWED)] {
+        assert_eq!(env.run_client(|| tcp_echo(sa(ip, TCP_PORT))), 0, "tcp {ip} after allow");
+        assert_eq!(env.run_client(|| udp_echo(sa(ip, UDP_PORT), true)), 0, "udp connect {ip} after allow");
+        assert_eq!(env.run_client(|| udp_echo(sa(ip, UDP_PORT), false)), 0, "udp sendto {ip} after allow");
+    }
+    // Others still blocked.
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM);
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED6, TCP_PORT))), EPERM);
+
+    // Expiry: a short TTL; extending with a shorter TTL keeps the later expiry.
+    fw.allow_ip(OTHER.parse().unwrap(), Duration::from_millis(400)).unwrap();
+    let e1 = fw.ip_expiry(OTHER.parse().unwrap()).unwrap().unwrap();
+    fw.allow_ip(OTHER.parse().unwrap(), Duration::from_millis(1)).unwrap();
+    assert_eq!(fw.ip_expiry(OTHER.parse().unwrap()).unwrap().unwrap(), e1, "later expiry kept");
+    assert_eq!(env.run_client(|| tcp_echo(sa(OTHER, TCP_PORT))), 0, "before expiry");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(env.run_client(|| tcp_echo(sa(OTHER, TCP_PORT))), EPERM, "after expiry");
+    assert_eq!(env.run_client(|| udp_echo(sa(OTHER, UDP_PORT), false)), EPERM, "after expiry udp");
+
+    // allow CIDR; block CIDR wins over it and over allowed IPs.
+    fw.allow_cidr("198.18.0.0".parse().unwrap(), 24).unwrap();
+    fw.allow_cidr("fd00:cf::".parse().unwrap(), 64).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "allow cidr v4");
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED6, TCP_PORT))), 0, "allow cidr v6");
+    assert_eq!(env.run_client(|| tcp_echo(sa(&mapped(DENIED), TCP_PORT))), 0, "allow cidr mapped");
+    fw.block_cidr(DENIED.parse().unwrap(), 32).unwrap();
+    fw.block_cidr(ALLOWED.parse().unwrap(), 31).unwrap(); // 198.18.0.10/31: covers an allowed IP
+    fw.block_cidr(DENIED6.parse().unwrap(), 128).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM, "block wins v4");
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), EPERM, "block wins over allow_ip");
+    assert_eq!(env.run_client(|| tcp_echo(sa(&mapped(ALLOWED), TCP_PORT))), EPERM, "block wins mapped");
+    assert_eq!(env.run_client(|| udp_echo(sa(DENIED, UDP_PORT), false)), EPERM, "block wins sendto");
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED6, TCP_PORT))), EPERM, "block wins v6");
+    assert_eq!(env.run_client(|| tcp_echo(sa(WORLD, TCP_PORT))), 0, "rest of the cidr");
+
+    // A process outside the cgroup (same netns) is unaffected.
+    assert_eq!(env.run_outside(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "outside cgroup");
+    assert_eq!(env.run_outside(|| udp_echo(sa(DENIED6, UDP_PORT), false)), 0, "outside cgroup v6");
+
+    // Audit mode: nothing blocked.
+    fw.set_mode(Mode::Audit).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "audit");
+    fw.set_mode(Mode::Enforce).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM, "enforce again");
+    fw.detach().unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "after detach");
+}
+
+#[test]
+fn default_allow_with_block_list() {
+    let env = Env::new("dal");
+    let fw = firewall(&env, &FirewallConfig { default_allow: true, ..cfg() });
+    fw.block_cidr(DENIED.parse().unwrap(), 32).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), 0);
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED6, TCP_PORT))), 0);
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM);
+    // Raw/ICMP to the blocked IP is dropped by the skb backstop, to others passes.
+    assert!(ping(&env, DENIED).is_err());
+    assert!(ping(&env, ALLOWED).is_ok());
+}
+
+fn ping(env: &Env, ip: &str) -> Result<(), String> {
+    let out = env.client_cmd("ping").args(["-n", "-c", "1", "-W", "1", ip]).output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Child-side: a raw ICMP echo request. 0 if sendto succeeded, errno otherwise.
+fn raw_icmp(ip: &str) -> i32 {
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    if fd < 0 {
+        return 250;
+    }
+    let pkt: [u8; 8] = [8, 0, 0xf7, 0xff, 0, 0, 0, 0]; // type 8, checksum of zeros
+    let addr: std::net::Ipv4Addr = ip.parse().unwrap();
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(addr).to_be() },
+        sin_zero: [0; 8],
+    };
+    let r = unsafe {
+        libc::sendto(fd, pkt.as_ptr().cast(), 8, 0, (&sin as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&sin) as u32)
+    };
+    if r < 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(255);
+    }
+    0
+}
+
+#[test]
+fn skb_backstop_raw_icmp_and_expired_connection() {
+    let env = Env::new("skb");
+    let fw = firewall(&env, &cfg());
+    assert_eq!(env.run_client(|| raw_icmp(DENIED)), EPERM, "raw socket to non-allowed");
+    assert!(ping(&env, DENIED).is_err(), "ping to non-allowed must fail");
+    assert!(ping(&env, "127.0.0.1").is_ok(), "loopback ping: {:?}", ping(&env, "127.0.0.1"));
+    fw.allow_ip(ALLOWED.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    assert_eq!(env.run_client(|| raw_icmp(ALLOWED)), 0, "raw socket to allowed");
+    assert!(ping(&env, ALLOWED).is_ok(), "ping allowed: {:?}", ping(&env, ALLOWED));
+
+    // A TCP connection made while the IP was allowed stops passing packets once it expires.
+    fw.allow_ip(OTHER.parse().unwrap(), Duration::from_millis(500)).unwrap();
+    let code = env.run_client(|| {
+        let mut s = match std::net::TcpStream::connect_timeout(&sa(OTHER, TCP_PORT), Duration::from_secs(2)) {
+            Ok(s) => s,
+            Err(_) => return 10,
+        };
+        s.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+        let mut b = [0u8; 4];
+        if s.write_all(b"ping").is_err() || s.read_exact(&mut b).is_err() {
+            return 11;
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        let _ = s.write_all(b"pong"); // buffered; the packets are dropped at egress
+        match s.read(&mut b) {
+            Ok(n) if n > 0 => 12, // echo came back: not blocked
+            _ => 0,
+        }
+    });
+    assert_eq!(code, 0, "expired connection must stop passing packets");
+}
+
+/// A test DNS "proxy" in the client netns: answers every query with the owner's tgid as
+/// seen through dns_client_owner, so each client can check its own attribution.
+fn start_proxy(env: &mut Env, fw: Arc<Firewall>) {
+    for bind in [format!("127.0.0.1:{PROXY_PORT}"), format!("[::1]:{PROXY_PORT}")] {
+        let fw2 = fw.clone();
+        let bind2 = bind.clone();
+        env.spawn_in_ns(false, move |stop| {
+            let u = UdpSocket::bind(&bind2).unwrap();
+            u.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok((_n, from)) = u.recv_from(&mut buf) {
+                    let tgid = fw2.dns_client_owner(Proto::Udp, from).map_or(0, |o| o.tgid);
+                    let _ = u.send_to(&tgid.to_ne_bytes(), from);
+                }
+            }
+        });
+        let fw3 = fw.clone();
+        env.spawn_in_ns(false, move |stop| {
+            let l = TcpListener::bind(&bind).unwrap();
+            l.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut s, from)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        let tgid = fw3.dns_client_owner(Proto::Tcp, from).map_or(0, |o| o.tgid);
+                        let mut b = [0u8; 4];
+                        if s.read_exact(&mut b).is_ok() {
+                            let _ = s.write_all(&tgid.to_ne_bytes());
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+    }
+}
+
+/// Child-side DNS client: `n` queries to `server`:53; each reply must come "from" server:53
+/// and carry our own pid. 0 on success.
+fn dns_client(server: &str, tcp: bool, connect: bool, n: usize) -> i32 {
+    let dst = sa(server, 53);
+    let me = std::process::id();
+    for _ in 0..n {
+        if tcp {
+            let mut s = match std::net::TcpStream::connect_timeout(&dst, Duration::from_secs(2)) {
+                Ok(s) => s,
+                Err(e) => return e.raw_os_error().unwrap_or(250),
+            };
+            if s.peer_addr().ok() != Some(dst) {
+                return 20; // getpeername not restored
+            }
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut b = [0u8; 4];
+            if s.write_all(b"q\0\0\0").is_err() || s.read_exact(&mut b).is_err() {
+                return 21;
+            }
+            if u32::from_ne_bytes(b) != me {
+                return 22; // wrong attribution
+            }
+        } else {
+            let bind = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let u = UdpSocket::bind(bind).unwrap();
+            u.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let r = if connect { u.connect(dst).and_then(|_| u.send(b"q")) } else { u.send_to(b"q", dst) };
+            if let Err(e) = r {
+                return e.raw_os_error().unwrap_or(250);
+            }
+            if connect && u.peer_addr().ok() != Some(dst) {
+                return 30;
+            }
+            let mut b = [0u8; 16];
+            match u.recv_from(&mut b) {
+                Ok((4, from)) => {
+                    if from != dst {
+                        return 31; // recvmsg not restored
+                    }
+                    if u32::from_ne_bytes(b[..4].try_into().unwrap()) != me {
+                        return 32;
+                    }
+                }
+                Ok(_) => return 33,
+                Err(_) => return 34,
+            }
+        }
+    }
+    0
+}
+
+#[test]
+fn dns_redirect_restore_and_attribution() {
+    let mut env = Env::new("dns");
+    let fw = Arc::new(firewall(&env, &cfg()));
+    start_proxy(&mut env, fw.clone());
+    let v4 = "198.18.0.53";
+    let v6 = "fd00:cf::53";
+    let m = mapped(v4);
+    for (server, tcp, connect) in [
+        (v4, false, false),
+        (v4, false, true),
+        (v4, true, true),
+        (v6, false, false),
+        (v6, false, true),
+        (v6, true, true),
+        (m.as_str(), false, false),
+        (m.as_str(), false, true),
+        (m.as_str(), true, true),
+    ] {
+        assert_eq!(env.run_client(|| dns_client(server, tcp, connect, 3)), 0, "dns {server} tcp={tcp} connect={connect}");
+    }
+    // Concurrency: several clients at once, each must be told its own pid.
+    let pids: Vec<_> = (0..4)
+        .map(|i| {
+            let server = if i % 2 == 0 { v4 } else { v6 };
+            env.spawn_client("cgfw-dns", true, move || dns_client(server, i >= 2, false, 25))
+        })
+        .collect();
+    for p in pids {
+        assert_eq!(wait_pid(p), 0, "concurrent dns client {p}");
+    }
+    // The proxy can also read the original destination by cookie (SO_COOKIE of the client).
+    let path = std::env::temp_dir().join(format!("cgfw-cookie-{}", env.id));
+    let p2 = path.clone();
+    let code = env.run_client(move || {
+        use std::os::fd::AsRawFd;
+        let u = UdpSocket::bind("0.0.0.0:0").unwrap();
+        if u.connect(sa(v4, 53)).is_err() {
+            return 1;
+        }
+        let mut cookie: u64 = 0;
+        let mut len = 8u32;
+        unsafe {
+            libc::getsockopt(u.as_raw_fd(), libc::SOL_SOCKET, libc::SO_COOKIE, (&mut cookie as *mut u64).cast(), &mut len)
+        };
+        std::fs::write(&p2, cookie.to_string()).map_or(2, |_| 0)
+    });
+    assert_eq!(code, 0);
+    let cookie: u64 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(fw.original_dns_destination(cookie), Some(sa(v4, 53)));
+    let owner = fw.socket_owner(cookie).expect("owner by cookie");
+    assert_eq!(owner.comm, "cgfw-probe");
+}
+
+#[test]
+fn real_resolvers_busybox_and_glibc() {
+    let env = Env::new("res");
+    let _fw = firewall(&env, &cfg());
+    // dnsmasq plays the proxy: loopback in the client netns, outside the cgroup.
+    let dnsmasq = std::process::Command::new("ip")
+        .args(["netns", "exec", &env.client_ns, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+            "--conf-file=/dev/null", "--pid-file", "--user=root", "--bind-interfaces",
+            "--listen-address=127.0.0.1", "--listen-address=::1", &format!("--port={PROXY_PORT}"),
+            "--address=/allowed.test/198.18.0.10", "--address=/allowed.test/fd00:cf::10"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _dnsmasq = Kill(dnsmasq);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // busybox nslookup against a server that does not exist: only the redirect can answer.
+    let out = env.client_cmd("busybox").args(["nslookup", "allowed.test", "198.18.0.53"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("198.18.0.10"), "busybox nslookup: {text}{}", String::from_utf8_lossy(&out.stderr));
+
+    // glibc getent with resolv.conf / nsswitch.conf bound in a private mount namespace.
+    let dir = std::env::temp_dir().join(format!("cgfw-res-{}", env.id));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("resolv.conf"), "nameserver 198.18.0.53\noptions attempts:2 timeout:2\n").unwrap();
+    std::fs::write(dir.join("nsswitch.conf"), "hosts: dns\n").unwrap();
+    for (server_line, db) in [("nameserver 198.18.0.53\n", "ahostsv4"), ("nameserver fd00:cf::53\n", "ahostsv4")] {
+        std::fs::write(dir.join("resolv.conf"), format!("{server_line}options attempts:2 timeout:2\n")).unwrap();
+        let script = format!(
+            "mount --make-rprivate / && mount --bind {d}/resolv.conf /etc/resolv.conf && \
+             mount --bind {d}/nsswitch.conf /etc/nsswitch.conf && exec getent {db} allowed.test",
+            d = dir.display()
+        );
+        let out = env.client_cmd("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("198.18.0.10"), "getent via {server_line}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn events_pid_comm_verdict_and_rate_limit() {
+    let env = Env::new("evt");
+    let fw = firewall(&env, &FirewallConfig { events_per_sec: 20, ..cfg() });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut stream = rt.block_on(async { fw.events() }).unwrap();
+    let pid = env.spawn_client("cgfw-probe", true, || tcp_echo(sa(DENIED, TCP_PORT)));
+    assert_eq!(wait_pid(pid), EPERM);
+    let ev = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(3), stream.next()).await })
+        .expect("event within 3s")
+        .unwrap();
+    assert_eq!(ev.tgid, pid as u32);
+    assert_eq!(ev.pid, pid as u32);
+    assert_eq!(ev.comm, "cgfw-probe");
+    assert_eq!(ev.daddr, DENIED.parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(ev.dport, TCP_PORT);
+    assert_eq!(ev.kind, EventKind::Connect);
+    assert_eq!(ev.verdict, Verdict::Blocked);
+    assert_eq!(ev.reason, Reason::DefaultDeny);
+    assert_eq!(ev.proto, libc::IPPROTO_TCP as u8);
+    assert!(ev.cookie != 0 && ev.cgroup_id != 0);
+
+    // v6 sendto, and a packet event from the skb backstop (raw socket).
+    let pid = env.spawn_client("cgfw-udp6", true, || udp_echo(sa(DENIED6, UDP_PORT), false));
+    assert_eq!(wait_pid(pid), EPERM);
+    let ev = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), stream.next()).await }).unwrap().unwrap();
+    assert_eq!((ev.tgid, ev.kind, ev.dport, ev.family), (pid as u32, EventKind::Sendmsg, UDP_PORT, libc::AF_INET6 as u8));
+    assert_eq!(ev.daddr, DENIED6.parse::<std::net::IpAddr>().unwrap());
+    let pid = env.spawn_client("cgfw-raw", true, || raw_icmp(DENIED));
+    assert_eq!(wait_pid(pid), EPERM);
+    let ev = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), stream.next()).await }).unwrap().unwrap();
+    assert_eq!((ev.kind, ev.verdict, ev.proto), (EventKind::Packet, Verdict::Blocked, libc::IPPROTO_ICMP as u8));
+    assert_eq!(ev.daddr, DENIED.parse::<std::net::IpAddr>().unwrap());
+
+    // Audit: would_block, and allowed events only when report_allowed.
+    fw.set_mode(Mode::Audit).unwrap();
+    let pid = env.spawn_client("cgfw-audit", true, || tcp_echo(sa(DENIED, TCP_PORT)));
+    assert_eq!(wait_pid(pid), 0);
+    let ev = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), stream.next()).await }).unwrap().unwrap();
+    assert_eq!((ev.verdict, ev.kind, ev.tgid), (Verdict::WouldBlock, EventKind::Connect, pid as u32));
+    // The backstop reports the connection's packets as would_block too (rate-limited).
+    std::thread::sleep(Duration::from_millis(100));
+    let mut packets = 0;
+    while let Some(ev) = stream.try_next() {
+        assert_eq!(ev.verdict, Verdict::WouldBlock);
+        assert_eq!(ev.kind, EventKind::Packet);
+        packets += 1;
+    }
+    assert!(packets >= 1, "audit mode reports packets");
+    fw.set_mode(Mode::Enforce).unwrap();
+    fw.allow_ip(ALLOWED.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), 0);
+    assert!(stream.try_next().is_none(), "no allowed event unless report_allowed");
+    fw.set_report_allowed(true).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), 0);
+    let ev = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), stream.next()).await }).unwrap().unwrap();
+    assert_eq!((ev.verdict, ev.reason), (Verdict::Allowed, Reason::AllowIp));
+
+    // Flood: 300 blocked connects from one process; the bucket (20/s) lets few through.
+    std::thread::sleep(Duration::from_millis(1100)); // refill
+    let before = fw.suppressed_events();
+    assert_eq!(
+        env.run_client(|| {
+            for _ in 0..300 {
+                if tcp_echo(sa(DENIED, TCP_PORT)) != EPERM {
+                    return 1;
+                }
+            }
+            0
+        }),
+        0
+    );
+    let mut got = 0;
+    while stream.try_next().is_some() {
+        got += 1;
+    }
+    let suppressed = fw.suppressed_events() - before;
+    assert!(got <= 60, "rate limit let {got} events through");
+    assert!(suppressed >= 240, "suppressed counter {suppressed}");
+    assert_eq!(stream.suppressed(), fw.suppressed_events());
+}
+
+#[test]
+fn pinned_programs_survive_the_loader_and_unpin_detaches() {
+    let env = Env::new("pin");
+    let dir = pin_dir("pin");
+    let _guard = PinGuard(dir.clone());
+    // The loader is a child process that pins and then dies by SIGKILL.
+    let cg = env.cgroup.clone();
+    let d2 = dir.clone();
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let r = std::panic::catch_unwind(|| {
+            let mut fw = Firewall::load(&cfg()).unwrap();
+            fw.attach(&cg).unwrap();
+            fw.pin(&d2).unwrap();
+        });
+        if r.is_err() {
+            unsafe { libc::_exit(1) };
+        }
+        unsafe { libc::raise(libc::SIGKILL) };
+        unsafe { libc::_exit(2) };
+    }
+    assert_eq!(wait_pid(pid), 128 + libc::SIGKILL, "loader killed after pinning");
+    // Still enforcing with no process holding the programs.
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), EPERM, "fail closed after loader died");
+    // A restarted sidecar re-opens the maps and allows an IP.
+    let fw = Firewall::from_pins(&dir).unwrap();
+    fw.allow_ip(ALLOWED.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), 0, "allowed via re-opened maps");
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM);
+    drop(fw);
+    Firewall::unpin(&dir).unwrap();
+    assert!(!dir.exists());
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "unblocked after unpin");
+}
+
+#[test]
+fn in_process_pin_then_drop_keeps_attached() {
+    let env = Env::new("pid");
+    let dir = pin_dir("pid");
+    let _guard = PinGuard(dir.clone());
+    let mut fw = firewall(&env, &cfg());
+    fw.pin(&dir).unwrap();
+    drop(fw); // closes every fd this process had: only the pins hold the objects
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), EPERM);
+    let fw = Firewall::from_pins(&dir).unwrap();
+    fw.detach().unwrap(); // pinned: detach removes the pins and detaches
+    assert!(!dir.exists());
+    assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0);
+}
+
+#[test]
+fn map_memory_is_bounded() {
+    let fw = Firewall::load(&cfg()).unwrap();
+    let mem = fw.map_memory().unwrap();
+    let total: u64 = mem.iter().map(|m| m.memlock_bytes).sum();
+    for m in &mem {
+        println!("map {:<18} memlock {:>8} bytes", m.name, m.memlock_bytes);
+    }
+    println!("total {total} bytes ({:.2} MiB)", total as f64 / 1048576.0);
+    assert!(total > 100 * 1024, "implausibly small: {total}");
+    assert!(total < 2 * 1024 * 1024, "maps use {total} bytes, budget 2 MiB per firewall");
+}
+
+#[test]
+fn attach_rejects_non_cgroup2() {
+    let mut fw = Firewall::load(&cfg()).unwrap();
+    let err = fw.attach(std::path::Path::new("/tmp")).unwrap_err();
+    assert!(err.to_string().contains("not a cgroup v2"), "{err}");
+}
+
+/// Re-runs scenarios with /sys/fs/cgroup being cgroup2 (a private mount namespace with the
+/// unified hierarchy bound over /sys/fs/cgroup), as on a pure-v2 host.
+#[test]
+fn pure_v2_view() {
+    if std::env::var_os("CGFW_PURE_V2").is_some() {
+        return; // we are the inner run
+    }
+    let exe = std::env::current_exe().unwrap();
+    let hybrid = cgroup2_root() != std::path::Path::new("/sys/fs/cgroup");
+    let script = if hybrid {
+        "mount --make-rprivate / && mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec \"$0\" \"$@\""
+    } else {
+        "exec \"$0\" \"$@\""
+    };
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .arg(&exe)
+        .args(["--exact", "--test-threads=2", "pure_v2_inner_check",
+            "connect_policy_v4_v6_mapped_tcp_udp", "dns_redirect_restore_and_attribution",
+            "pinned_programs_survive_the_loader_and_unpin_detaches", "skb_backstop_raw_icmp_and_expired_connection"])
+        .env("CGFW_PURE_V2", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pure-v2 run failed:\n{text}");
+    assert!(text.contains("5 passed"), "expected 5 inner tests:\n{text}");
+}
+
+#[test]
+fn pure_v2_inner_check() {
+    if std::env::var_os("CGFW_PURE_V2").is_none() {
+        return;
+    }
+    assert_eq!(cgroup2_root(), std::path::PathBuf::from("/sys/fs/cgroup"), "pure-v2 view must expose cgroup2 at /sys/fs/cgroup");
+}
+
+#[allow(dead_code)]
+fn unused(_: SocketAddr, _: AtomicBool) {}
