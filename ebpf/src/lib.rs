@@ -18,18 +18,19 @@
 //! `tests/firewall.rs::map_memory_is_bounded` measures it and asserts the total stays < 2 MiB
 //! (the hard memlock limit here is 8 MiB; since 5.11 maps are charged to the memcg instead).
 //!
-//! | map | type | entries | key/value bytes | memlock (measured) |
+//! | map | type | entries | key/value bytes | memlock measured |
 //! | --- | --- | --- | --- | --- |
-//! | `cgfw_config` | array | 1 | 4 / 40 | see test output |
-//! | `cgfw_allow_ip` | hash (prealloc) | 4096 | 16 / 8 | ~ 4096 * 72 |
-//! | `cgfw_allow_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | grows with use |
-//! | `cgfw_block_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | grows with use |
-//! | `cgfw_owner` | LRU hash | 4096 | 8 / 24 | ~ 4096 * 80 |
-//! | `cgfw_dns_orig` | LRU hash | 2048 | 8 / 20 | ~ 2048 * 80 |
-//! | `cgfw_dns_client` | LRU hash | 2048 | 20 / 32 | ~ 2048 * 104 |
-//! | `cgfw_ratelimit` | array | 1 | 4 / 24 | |
-//! | `cgfw_events` | ring buffer | 128 KiB (1820 events of 72 B + 8 B header) | | 128 KiB + pages |
-//! | `cgfw_layout` | array | 1 | 4 / 72 | BTF anchor for the layout test only |
+//! | `cgfw_config` | array | 1 | 4 / 40 | 352 B |
+//! | `cgfw_allow_ip` | hash (prealloc) | 4096 | 16 / 8 | 361,504 B |
+//! | `cgfw_allow_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
+//! | `cgfw_block_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
+//! | `cgfw_owner` | LRU hash | 4096 | 8 / 24 | 394,112 B |
+//! | `cgfw_dns_orig` | LRU hash | 2048 | 8 / 20 | 197,504 B |
+//! | `cgfw_dns_client` | LRU hash | 2048 | 20 / 32 | 246,656 B |
+//! | `cgfw_ratelimit` | array | 1 | 4 / 24 | 336 B |
+//! | `cgfw_events` | ring buffer | 128 KiB (~1800 events of 72 B + 8 B header) | - | 144,200 B |
+//! | `cgfw_layout` | array | 1 | 4 / 72 | ~350 B; BTF anchor for the layout test, never used |
+//! | total | | | | 1,344,664 B = 1.28 MiB per firewall |
 //!
 //! The measured figures are printed by `cargo test -p ebpf map_memory -- --nocapture`.
 //!
