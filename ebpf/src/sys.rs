@@ -16,6 +16,7 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
 const BPF_LINK_DETACH: libc::c_long = 34;
 
 pub const BPF_ANY: u64 = 0;
@@ -104,6 +105,17 @@ pub fn link_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut a: Attr = [0; 16];
     a[0] = fd.as_raw_fd() as u32 as u64;
     bpf(BPF_LINK_DETACH, &mut a).map(|_| ())
+}
+
+/// Detach a link by id, synchronously (closing the last fd defers the release to a
+/// workqueue, so a closed link may still act for a moment).
+pub fn link_detach_by_id(id: u32) -> io::Result<()> {
+    let mut a: Attr = [0; 16];
+    a[0] = id as u64;
+    let fd = bpf(BPF_LINK_GET_FD_BY_ID, &mut a)?;
+    // SAFETY: new fd from the kernel, owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    link_detach(std::os::fd::AsFd::as_fd(&fd))
 }
 
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().

@@ -41,10 +41,11 @@ ip netns exec "$W" iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
 ip netns exec "$W" "$BIN/connect_loop" serve 198.18.0.2:9000 3600 & PIDS+=($!)
 sleep 0.5
 
-in_cg() { ip netns exec "$C" sh -c 'echo $$ > "$0/cgroup.procs" && shift && exec "$@"' "$CG" x "$@"; }
+# Join the cgroup first: `ip netns exec` remounts /sys, hiding the cgroup mounts.
+in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"' "$CG" "$C" "$@"; }
 attach() { "$BIN/attach" "$CG" --allow-ip 198.18.0.2 --pin "$PIN" --exit >/dev/null; }
 detach() { rm -rf "$PIN"; }   # removing the pins detaches (nothing else holds the links)
-tput_gbps() { in_cg iperf3 -c 198.18.0.2 -p 5201 -t "$SECS" -J | grep -m1 -A8 '"sum_received"' | grep bits_per_second | tr -dc '0-9.e+' | awk '{printf "%.3f", $1/1e9}'; }
+tput_gbps() { in_cg iperf3 -c 198.18.0.2 -p 5201 -t "$SECS" -J | grep -m1 -A8 '"sum_received"' | sed -n 's/.*"bits_per_second":[[:space:]]*\([0-9.e+]*\).*/\1/p' | awk '{printf "%.3f", $1/1e9}'; }
 crate() { in_cg "$BIN/connect_loop" run 198.18.0.2:9000 "$CONNECTS" | awk '{print $1}'; }
 
 # sanity: with programs attached, a non-allowed address is refused.
