@@ -27,12 +27,17 @@ fn big_policy() -> Policy {
         let masked = addr & (u32::MAX << (32 - len));
         allow.push(format!("{}/{len}", std::net::Ipv4Addr::from(masked)));
     }
-    let block: Vec<String> = (0..50).map(|i| format!("bad{i}.vendor{}.com", i % 53)).collect();
+    let block: Vec<String> = (0..50)
+        .map(|i| format!("bad{i}.vendor{}.com", i % 53))
+        .collect();
     let allow = allow.join(",");
     let block = block.join(",");
-    Policy::from_annotations([("cgfw.io/allow", allow.as_str()), ("cgfw.io/block", block.as_str())])
-        .unwrap()
-        .unwrap()
+    Policy::from_annotations([
+        ("cgfw.io/allow", allow.as_str()),
+        ("cgfw.io/block", block.as_str()),
+    ])
+    .unwrap()
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -41,10 +46,16 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("1000 patterns");
     for (label, name) in [
         ("decide_domain hit (wildcard)", "db.svc400.corp30.example"),
-        ("decide_domain hit (apex, mixed case, dot)", "API401.vendor30.com."),
+        (
+            "decide_domain hit (apex, mixed case, dot)",
+            "API401.vendor30.com.",
+        ),
         ("decide_domain blocked", "x.bad7.vendor7.com"),
         ("decide_domain miss", "www.unrelated.org"),
-        ("decide_domain miss, 12 labels", "a.b.c.d.e.f.g.h.i.j.unrelated.org"),
+        (
+            "decide_domain miss, 12 labels",
+            "a.b.c.d.e.f.g.h.i.j.unrelated.org",
+        ),
         ("decide_domain IDN", "bücher.host403.internal15.test"),
         ("decide_domain invalid", "example..com"),
     ] {

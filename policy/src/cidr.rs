@@ -4,12 +4,13 @@
 //! socket connecting to one reaches the v4 host), so they are always looked at as IPv4, and a
 //! mapped CIDR written with a prefix of at least 96 is stored as the IPv4 CIDR it denotes.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::fasthash::FastMap;
 
 /// A network: address with all host bits clear, and a prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,7 +112,7 @@ impl Cidr {
     /// stored as its IPv4 form (`10.0.0.0/8`).
     pub fn new(addr: IpAddr, prefix_len: u8) -> Result<Cidr, CidrError> {
         let (addr, prefix_len) = match addr {
-            IpAddr::V6(v6) if prefix_len >= 96 && prefix_len <= 128 => match v6.to_ipv4_mapped() {
+            IpAddr::V6(v6) if (96..=128).contains(&prefix_len) => match v6.to_ipv4_mapped() {
                 Some(v4) => (IpAddr::V4(v4), prefix_len - 96),
                 None => (addr, prefix_len),
             },
@@ -200,59 +201,65 @@ impl FromStr for Cidr {
     }
 }
 
-/// Longest-prefix lookup over a set of networks: one hash table per distinct prefix length,
+/// Longest-prefix lookup over a list of networks: one hash table per distinct prefix length,
 /// probed from the longest length down. Cost is (distinct lengths) hash probes, independent of
-/// the number of networks.
+/// the number of networks. Values are indices into the list the set was built from.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CidrSet {
-    v4: Vec<(u8, HashMap<u32, Cidr>)>,
-    v6: Vec<(u8, HashMap<u128, Cidr>)>,
+    v4: Vec<(u8, FastMap<u32, usize>)>,
+    v6: Vec<(u8, FastMap<u128, usize>)>,
 }
 
 impl CidrSet {
     pub(crate) fn new(cidrs: &[Cidr]) -> CidrSet {
         let mut set = CidrSet::default();
-        for cidr in cidrs {
+        // Keep the first of equal networks so the named rule is stable.
+        for (i, cidr) in cidrs.iter().enumerate() {
             match cidr.addr {
                 IpAddr::V4(a) => {
                     let len = cidr.prefix_len.min(32);
-                    table(&mut set.v4, len).insert(mask_u32(u32::from(a), len), *cidr);
+                    table(&mut set.v4, len)
+                        .entry(mask_u32(u32::from(a), len))
+                        .or_insert(i);
                 }
                 IpAddr::V6(a) => {
                     let len = cidr.prefix_len.min(128);
-                    table(&mut set.v6, len).insert(mask_u128(u128::from(a), len), *cidr);
+                    table(&mut set.v6, len)
+                        .entry(mask_u128(u128::from(a), len))
+                        .or_insert(i);
                 }
             }
         }
-        set.v4.sort_by(|a, b| b.0.cmp(&a.0));
-        set.v6.sort_by(|a, b| b.0.cmp(&a.0));
+        set.v4.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+        set.v6.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
         set
     }
 
-    /// The most specific network containing `ip` (mapped addresses looked up as IPv4).
-    pub(crate) fn longest_match(&self, ip: IpAddr) -> Option<&Cidr> {
+    /// Index of the most specific network containing `ip` (mapped addresses looked up as
+    /// IPv4).
+    pub(crate) fn longest_match(&self, ip: IpAddr) -> Option<usize> {
         match canonical_ip(ip) {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
                 self.v4
                     .iter()
-                    .find_map(|(len, t)| t.get(&mask_u32(bits, *len)))
+                    .find_map(|(len, t)| t.get(&mask_u32(bits, *len)).copied())
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
                 self.v6
                     .iter()
-                    .find_map(|(len, t)| t.get(&mask_u128(bits, *len)))
+                    .find_map(|(len, t)| t.get(&mask_u128(bits, *len)).copied())
             }
         }
     }
 }
 
-fn table<K>(tables: &mut Vec<(u8, HashMap<K, Cidr>)>, len: u8) -> &mut HashMap<K, Cidr> {
+fn table<K>(tables: &mut Vec<(u8, FastMap<K, usize>)>, len: u8) -> &mut FastMap<K, usize> {
     let i = match tables.iter().position(|(l, _)| *l == len) {
         Some(i) => i,
         None => {
-            tables.push((len, HashMap::new()));
+            tables.push((len, FastMap::default()));
             tables.len() - 1
         }
     };
@@ -292,10 +299,24 @@ mod tests {
 
     #[test]
     fn bad_prefixes() {
-        for bad in ["10.0.0.0/33", "10.0.0.0/", "10.0.0.0/+8", "10.0.0.0/-1", "::/129", "10.0.0.0/1000", "10.0.0.0/8/8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/-1",
+            "::/129",
+            "10.0.0.0/1000",
+            "10.0.0.0/8/8",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
-        for bad in ["10.0.0", "example.com/8", "1.2.3.4.5", "[::1]", "fe80::1%eth0"] {
+        for bad in [
+            "10.0.0",
+            "example.com/8",
+            "1.2.3.4.5",
+            "[::1]",
+            "fe80::1%eth0",
+        ] {
             assert_eq!(bad.parse::<Cidr>(), Err(CidrError::NotAnAddress), "{bad}");
         }
         assert_eq!(
@@ -326,18 +347,26 @@ mod tests {
 
     #[test]
     fn set_returns_longest_match() {
-        let set = CidrSet::new(&[c("10.0.0.0/8"), c("10.1.0.0/16"), c("10.1.2.3"), c("fd00::/8")]);
-        assert_eq!(set.longest_match(ip("10.1.2.3")), Some(&c("10.1.2.3/32")));
-        assert_eq!(set.longest_match(ip("10.1.9.9")), Some(&c("10.1.0.0/16")));
-        assert_eq!(set.longest_match(ip("::ffff:10.2.0.0")), Some(&c("10.0.0.0/8")));
-        assert_eq!(set.longest_match(ip("fd12::1")), Some(&c("fd00::/8")));
+        let set = CidrSet::new(&[
+            c("10.0.0.0/8"),
+            c("10.1.0.0/16"),
+            c("10.1.2.3"),
+            c("fd00::/8"),
+        ]);
+        assert_eq!(set.longest_match(ip("10.1.2.3")), Some(2));
+        assert_eq!(set.longest_match(ip("10.1.9.9")), Some(1));
+        assert_eq!(set.longest_match(ip("::ffff:10.2.0.0")), Some(0));
+        assert_eq!(set.longest_match(ip("fd12::1")), Some(3));
         assert_eq!(set.longest_match(ip("192.168.0.1")), None);
     }
 
     #[test]
     fn serde_revalidates() {
         let json = serde_json::to_string(&c("10.0.0.0/8")).unwrap();
-        assert_eq!(serde_json::from_str::<Cidr>(&json).unwrap(), c("10.0.0.0/8"));
+        assert_eq!(
+            serde_json::from_str::<Cidr>(&json).unwrap(),
+            c("10.0.0.0/8")
+        );
         assert!(serde_json::from_str::<Cidr>(r#"{"addr":"10.0.0.1","prefix_len":8}"#).is_err());
         assert!(serde_json::from_str::<Cidr>(r#"{"addr":"10.0.0.0","prefix_len":99}"#).is_err());
     }

@@ -238,7 +238,10 @@ impl DomainPattern {
         let base = normalize_domain(base)?;
         if subdomains_only && base.len() + 2 > MAX_NAME_LEN {
             // No subdomain of this base could be a valid name.
-            return Err(DomainError::NameTooLong { len: base.len() + 2 }.into());
+            return Err(DomainError::NameTooLong {
+                len: base.len() + 2,
+            }
+            .into());
         }
         let pattern = DomainPattern {
             base,
@@ -338,15 +341,30 @@ mod tests {
 
     #[test]
     fn rejects_bad_characters() {
-        assert_eq!(norm("exa mple.com"), Err(DomainError::InvalidCharacter(' ')));
-        assert_eq!(norm("exa$mple.com"), Err(DomainError::InvalidCharacter('$')));
+        assert_eq!(
+            norm("exa mple.com"),
+            Err(DomainError::InvalidCharacter(' '))
+        );
+        assert_eq!(
+            norm("exa$mple.com"),
+            Err(DomainError::InvalidCharacter('$'))
+        );
         assert_eq!(norm("a/b.com"), Err(DomainError::InvalidCharacter('/')));
         assert_eq!(norm("a\0b.com"), Err(DomainError::InvalidCharacter('\0')));
-        assert_eq!(norm("*.example.com"), Err(DomainError::InvalidCharacter('*')));
+        assert_eq!(
+            norm("*.example.com"),
+            Err(DomainError::InvalidCharacter('*'))
+        );
         // U+3000 IDEOGRAPHIC SPACE maps to ' ' under UTS #46: name what was typed.
-        assert_eq!(norm("a\u{3000}b.com"), Err(DomainError::InvalidCharacter('\u{3000}')));
+        assert_eq!(
+            norm("a\u{3000}b.com"),
+            Err(DomainError::InvalidCharacter('\u{3000}'))
+        );
         // Fullwidth dollar maps to '$'.
-        assert_eq!(norm("a\u{FF04}b.com"), Err(DomainError::InvalidCharacter('\u{FF04}')));
+        assert_eq!(
+            norm("a\u{FF04}b.com"),
+            Err(DomainError::InvalidCharacter('\u{FF04}'))
+        );
         // Ideographic full stop maps to '.', which would split the label: refused.
         assert_eq!(
             norm("evil\u{3002}example.com"),
@@ -362,8 +380,14 @@ mod tests {
             norm("r4---sn-abc.googlevideo.com").unwrap(),
             "r4---sn-abc.googlevideo.com"
         );
-        assert!(matches!(norm("-a.com"), Err(DomainError::HyphenAtLabelEdge(_))));
-        assert!(matches!(norm("a-.com"), Err(DomainError::HyphenAtLabelEdge(_))));
+        assert!(matches!(
+            norm("-a.com"),
+            Err(DomainError::HyphenAtLabelEdge(_))
+        ));
+        assert!(matches!(
+            norm("a-.com"),
+            Err(DomainError::HyphenAtLabelEdge(_))
+        ));
     }
 
     #[test]
@@ -379,7 +403,10 @@ mod tests {
         let n253 = format!("{l63}.{l63}.{l63}.{}", "a".repeat(61));
         assert_eq!(n253.len(), 253);
         assert!(norm(&n253).is_ok());
-        assert!(norm(&format!("{n253}.")).is_ok(), "trailing dot is not counted");
+        assert!(
+            norm(&format!("{n253}.")).is_ok(),
+            "trailing dot is not counted"
+        );
         let n254 = format!("{l63}.{l63}.{l63}.{}", "a".repeat(62));
         assert_eq!(norm(&n254), Err(DomainError::NameTooLong { len: 254 }));
         let huge = "a.".repeat(100_000);
@@ -390,15 +417,27 @@ mod tests {
     fn idn_to_punycode() {
         assert_eq!(norm("bücher.example").unwrap(), "xn--bcher-kva.example");
         assert_eq!(norm("BÜCHER.example").unwrap(), "xn--bcher-kva.example");
-        assert_eq!(norm("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
-        assert_eq!(norm("XN--BCHER-KVA.example").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(
+            norm("xn--bcher-kva.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            norm("XN--BCHER-KVA.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         // Fullwidth letters are a compatibility form of ASCII: the lenient (pattern) path maps.
         assert_eq!(norm("ｅｘａｍｐｌｅ.com").unwrap(), "example.com");
     }
 
     #[test]
     fn invalid_punycode_is_rejected() {
-        for bad in ["xn--zz.com", "xn--a.com", "xn--.com", "xn--abc-.com", "xn--ZZ.com"] {
+        for bad in [
+            "xn--zz.com",
+            "xn--a.com",
+            "xn--.com",
+            "xn--abc-.com",
+            "xn--ZZ.com",
+        ] {
             assert!(
                 matches!(norm(bad), Err(DomainError::InvalidIdna(_))),
                 "{bad}: {:?}",
@@ -406,10 +445,16 @@ mod tests {
             );
         }
         // Zero-width joiner in a context where IDNA forbids it.
-        assert!(matches!(norm("a\u{200d}b.com"), Err(DomainError::InvalidIdna(_))));
+        assert!(matches!(
+            norm("a\u{200d}b.com"),
+            Err(DomainError::InvalidIdna(_))
+        ));
         // An IDN label whose punycode is over 63 bytes.
         let long = "ü".repeat(60);
-        assert!(matches!(norm(&format!("{long}.com")), Err(DomainError::LabelTooLong { .. })));
+        assert!(matches!(
+            norm(&format!("{long}.com")),
+            Err(DomainError::LabelTooLong { .. })
+        ));
     }
 
     #[test]
@@ -422,7 +467,10 @@ mod tests {
 
     #[test]
     fn wire_form_does_not_map() {
-        assert_eq!(normalize_wire_name("bücher.example").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(
+            normalize_wire_name("bücher.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(normalize_wire_name("EXAMPLE.com.").unwrap(), "example.com");
         // Fullwidth and uppercase non-ASCII are not what any resolver puts on the wire.
         assert!(normalize_wire_name("ｅｘａｍｐｌｅ.com").is_err());
@@ -436,27 +484,52 @@ mod tests {
     #[test]
     fn patterns_parse() {
         let p = pat("Example.COM.").unwrap();
-        assert_eq!((p.base(), p.subdomains_only(), p.forced()), ("example.com", false, false));
+        assert_eq!(
+            (p.base(), p.subdomains_only(), p.forced()),
+            ("example.com", false, false)
+        );
         let p = pat("*.example.com").unwrap();
         assert_eq!((p.base(), p.subdomains_only()), ("example.com", true));
         assert_eq!(p.to_string(), "*.example.com");
-        assert_eq!(pat("*.bücher.example").unwrap().to_string(), "*.xn--bcher-kva.example");
+        assert_eq!(
+            pat("*.bücher.example").unwrap().to_string(),
+            "*.xn--bcher-kva.example"
+        );
     }
 
     #[test]
     fn wildcards_only_as_whole_leftmost_label() {
         assert_eq!(pat("*"), Err(PatternError::BareWildcard));
         assert_eq!(pat("*."), Err(PatternError::BareWildcard));
-        for bad in ["a.*.example.com", "*foo.example.com", "**.example.com", "example.*", "*.*.example.com", "foo*.example.com"] {
+        for bad in [
+            "a.*.example.com",
+            "*foo.example.com",
+            "**.example.com",
+            "example.*",
+            "*.*.example.com",
+            "foo*.example.com",
+        ] {
             assert_eq!(pat(bad), Err(PatternError::MisplacedWildcard), "{bad}");
         }
     }
 
     #[test]
     fn public_suffixes_need_force() {
-        for ps in ["com", "*.com", "co.uk", "*.co.uk", "github.io", "test", "xn--p1ai", "рф"] {
+        for ps in [
+            "com",
+            "*.com",
+            "co.uk",
+            "*.co.uk",
+            "github.io",
+            "test",
+            "xn--p1ai",
+            "рф",
+        ] {
             let err = pat(ps).unwrap_err();
-            assert!(matches!(err, PatternError::PublicSuffix { .. }), "{ps}: {err:?}");
+            assert!(
+                matches!(err, PatternError::PublicSuffix { .. }),
+                "{ps}: {err:?}"
+            );
             let forced = pat(&format!("!{ps}")).unwrap();
             assert!(forced.forced());
             assert!(forced.to_string().starts_with('!'));
@@ -468,9 +541,18 @@ mod tests {
              under it; if that is really meant, force it with a leading '!': \"!*.co.uk\""
         );
         // Registrable names are fine and must not be forced.
-        for ok in ["example.com", "example.co.uk", "user.github.io", "allowed.test", "www.ck"] {
+        for ok in [
+            "example.com",
+            "example.co.uk",
+            "user.github.io",
+            "allowed.test",
+            "www.ck",
+        ] {
             assert!(pat(ok).is_ok(), "{ok}");
-            assert_eq!(pat(&format!("!{ok}")), Err(PatternError::NeedlessForce(ok.into())));
+            assert_eq!(
+                pat(&format!("!{ok}")),
+                Err(PatternError::NeedlessForce(ok.into()))
+            );
         }
     }
 

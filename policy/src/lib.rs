@@ -15,6 +15,7 @@
 
 mod cidr;
 mod domain;
+mod fasthash;
 mod matcher;
 mod policy;
 mod special;

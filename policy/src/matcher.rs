@@ -2,9 +2,8 @@
 //! the query name. A name with k labels costs at most min(k, deepest pattern) hash probes,
 //! whatever the number of patterns.
 
-use std::collections::HashMap;
-
 use crate::domain::DomainPattern;
+use crate::fasthash::FastMap;
 
 /// Indices into the allow/block pattern lists, per base name.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,7 +23,7 @@ pub(crate) enum DomainMatch {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DomainIndex {
-    by_base: HashMap<Box<str>, Slot>,
+    by_base: FastMap<Box<str>, Slot>,
     /// Most labels in any base: longer suffixes of a query name can not be in the table.
     max_labels: usize,
 }
@@ -63,12 +62,20 @@ impl DomainIndex {
             if let Some(slot) = self.by_base.get(suffix) {
                 // At pos 0 the suffix is the whole name (the apex): only tree patterns match.
                 let apex = pos == 0;
-                let block = if apex { slot.block_tree } else { slot.block_tree.or(slot.block_subs) };
+                let block = if apex {
+                    slot.block_tree
+                } else {
+                    slot.block_tree.or(slot.block_subs)
+                };
                 if let Some(i) = block {
                     return Some(DomainMatch::Block(i));
                 }
                 if allow.is_none() {
-                    allow = if apex { slot.allow_tree } else { slot.allow_tree.or(slot.allow_subs) };
+                    allow = if apex {
+                        slot.allow_tree
+                    } else {
+                        slot.allow_tree.or(slot.allow_subs)
+                    };
                 }
             }
             match suffix.find('.') {
@@ -100,7 +107,9 @@ mod tests {
     use super::*;
 
     fn pats(list: &[&str]) -> Vec<DomainPattern> {
-        list.iter().map(|s| DomainPattern::parse(s).unwrap()).collect()
+        list.iter()
+            .map(|s| DomainPattern::parse(s).unwrap())
+            .collect()
     }
 
     #[test]
@@ -120,7 +129,10 @@ mod tests {
         assert_eq!(idx.lookup("x.a.example.com"), Some(DomainMatch::Allow(1)));
         assert_eq!(idx.lookup("x.bad.example.com"), Some(DomainMatch::Block(0)));
         assert_eq!(idx.lookup("evil.example.com"), Some(DomainMatch::Allow(0)));
-        assert_eq!(idx.lookup("x.evil.example.com"), Some(DomainMatch::Block(1)));
+        assert_eq!(
+            idx.lookup("x.evil.example.com"),
+            Some(DomainMatch::Block(1))
+        );
         assert_eq!(idx.lookup("svc.test"), None);
         assert_eq!(idx.lookup("db.svc.test"), Some(DomainMatch::Allow(2)));
         assert_eq!(idx.lookup("badexample.com"), None);

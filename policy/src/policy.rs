@@ -10,8 +10,8 @@ use crate::cidr::{canonical_ip, Cidr, CidrError, CidrSet};
 use crate::domain::{normalize_wire_name, DomainPattern, PatternError, FORCE_PREFIX};
 use crate::matcher::{DomainIndex, DomainMatch};
 use crate::{
-    Decision, LogLevel, Mode, Verdict, ANNOTATION_ALLOW, ANNOTATION_BLOCK,
-    ANNOTATION_DNS_UPSTREAM, ANNOTATION_LOG, ANNOTATION_MODE, KNOWN_ANNOTATIONS,
+    Decision, LogLevel, Mode, Verdict, ANNOTATION_ALLOW, ANNOTATION_BLOCK, ANNOTATION_DNS_UPSTREAM,
+    ANNOTATION_LOG, ANNOTATION_MODE, KNOWN_ANNOTATIONS,
 };
 
 /// Port used for an upstream resolver given without one.
@@ -77,9 +77,7 @@ pub enum UpstreamError {
     PortZero,
     #[error("{0} is not a usable resolver address ({1})")]
     Unusable(IpAddr, &'static str),
-    #[error(
-        "no resolver listed; remove the annotation to use the container's /etc/resolv.conf"
-    )]
+    #[error("no resolver listed; remove the annotation to use the container's /etc/resolv.conf")]
     Empty,
 }
 
@@ -202,9 +200,11 @@ fn parse_keyword<T: Copy>(
 /// unfirewalled.
 fn is_cgfw_key(key: &str) -> bool {
     let mut letters = key.chars().filter(|c| c.is_ascii_alphanumeric());
-    "cgfw"
-        .chars()
-        .all(|want| letters.next().is_some_and(|c| c.eq_ignore_ascii_case(&want)))
+    "cgfw".chars().all(|want| {
+        letters
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&want))
+    })
 }
 
 /// A validated egress policy for one container.
@@ -226,6 +226,8 @@ pub struct Policy {
     domain_index: DomainIndex,
     allow_domain_rules: Vec<String>,
     block_domain_rules: Vec<String>,
+    allow_cidr_rules: Vec<String>,
+    block_cidr_rules: Vec<String>,
     allow_set: CidrSet,
     block_set: CidrSet,
 }
@@ -445,9 +447,12 @@ impl Policy {
         }
         let (allow_domains, allow_cidrs) = split_rules(allow.unwrap_or_default());
         let (block_domains, block_cidrs) = split_rules(block);
-        let rule_names = |verdict: Verdict, list: &[DomainPattern]| -> Vec<String> {
-            list.iter().map(|p| format!("{} {p}", verdict.as_str())).collect()
-        };
+        // Rule names are built once: a decision then costs one string copy, not a format.
+        fn rule_names<T: std::fmt::Display>(verdict: Verdict, list: &[T]) -> Vec<String> {
+            list.iter()
+                .map(|r| format!("{} {r}", verdict.as_str()))
+                .collect()
+        }
         Ok(Policy {
             mode,
             log_level,
@@ -456,6 +461,8 @@ impl Policy {
             domain_index: DomainIndex::new(&allow_domains, &block_domains),
             allow_domain_rules: rule_names(Verdict::Allow, &allow_domains),
             block_domain_rules: rule_names(Verdict::Block, &block_domains),
+            allow_cidr_rules: rule_names(Verdict::Allow, &allow_cidrs),
+            block_cidr_rules: rule_names(Verdict::Block, &block_cidrs),
             allow_set: CidrSet::new(&allow_cidrs),
             block_set: CidrSet::new(&block_cidrs),
             allow_domains,
@@ -534,16 +541,16 @@ impl Policy {
     /// from allowed DNS answers are the DNS proxy's business, not this function's.
     /// IPv4-mapped IPv6 addresses are decided as IPv4.
     pub fn decide_ip(&self, ip: IpAddr) -> Decision {
-        if let Some(net) = self.block_set.longest_match(ip) {
+        if let Some(i) = self.block_set.longest_match(ip) {
             return Decision {
                 verdict: Verdict::Block,
-                rule: Some(format!("block {net}")),
+                rule: Some(self.block_cidr_rules[i].clone()),
             };
         }
-        if let Some(net) = self.allow_set.longest_match(ip) {
+        if let Some(i) = self.allow_set.longest_match(ip) {
             return Decision {
                 verdict: Verdict::Allow,
-                rule: Some(format!("allow {net}")),
+                rule: Some(self.allow_cidr_rules[i].clone()),
             };
         }
         Decision {
@@ -570,10 +577,19 @@ impl Policy {
         };
         let _ = match self.default_verdict {
             Verdict::Block if self.allow_domains.is_empty() && self.allow_cidrs.is_empty() => {
-                writeln!(out, "Default: block. Nothing is allowed: all egress is denied.")
+                writeln!(
+                    out,
+                    "Default: block. Nothing is allowed: all egress is denied."
+                )
             }
-            Verdict::Block => writeln!(out, "Default: block. Only the destinations allowed below are reachable."),
-            Verdict::Allow => writeln!(out, "Default: allow. Everything is reachable except what is blocked below."),
+            Verdict::Block => writeln!(
+                out,
+                "Default: block. Only the destinations allowed below are reachable."
+            ),
+            Verdict::Allow => writeln!(
+                out,
+                "Default: allow. Everything is reachable except what is blocked below."
+            ),
         };
         let describe = |p: &DomainPattern| {
             let scope = if p.subdomains_only() {
@@ -595,7 +611,10 @@ impl Policy {
                 }
             }
         };
-        section("Allowed domains", self.allow_domains.iter().map(describe).collect());
+        section(
+            "Allowed domains",
+            self.allow_domains.iter().map(describe).collect(),
+        );
         section(
             "Allowed networks",
             self.allow_cidrs.iter().map(|c| c.to_string()).collect(),
@@ -609,7 +628,9 @@ impl Policy {
             self.block_cidrs.iter().map(|c| c.to_string()).collect(),
         );
         if self.dns_upstreams.is_empty() {
-            out.push_str("DNS: forwarded to the nameservers in the container's /etc/resolv.conf.\n");
+            out.push_str(
+                "DNS: forwarded to the nameservers in the container's /etc/resolv.conf.\n",
+            );
         } else {
             let list: Vec<String> = self.dns_upstreams.iter().map(|a| a.to_string()).collect();
             let _ = writeln!(out, "DNS: forwarded to {}.", list.join(", "));
@@ -621,7 +642,9 @@ impl Policy {
         );
         let _ = match self.log_level {
             LogLevel::None => writeln!(out, "Log: no events are written."),
-            LogLevel::Blocked => writeln!(out, "Log: blocked (and would-block) events are written."),
+            LogLevel::Blocked => {
+                writeln!(out, "Log: blocked (and would-block) events are written.")
+            }
             LogLevel::All => writeln!(out, "Log: every event, allowed or blocked, is written."),
         };
         out
@@ -643,7 +666,10 @@ fn split_rules(rules: Vec<Rule>) -> (Vec<DomainPattern>, Vec<Cidr>) {
 
 fn dedup<T: Eq + std::hash::Hash + Clone>(items: Vec<T>) -> Vec<T> {
     let mut seen = std::collections::HashSet::with_capacity(items.len());
-    items.into_iter().filter(|i| seen.insert(i.clone())).collect()
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,7 +9,18 @@ use proptest::prelude::*;
 
 /// A small label alphabet so that generated names often hit generated patterns, including
 /// labels that are suffixes of each other ("ample"/"example") to probe label boundaries.
-const LABELS: &[&str] = &["a", "b", "ex", "ample", "example", "xample", "evil", "x-y", "_s", "xn--bcher-kva"];
+const LABELS: &[&str] = &[
+    "a",
+    "b",
+    "ex",
+    "ample",
+    "example",
+    "xample",
+    "evil",
+    "x-y",
+    "_s",
+    "xn--bcher-kva",
+];
 
 #[derive(Clone, Debug)]
 struct Pat {
@@ -44,7 +55,10 @@ impl Pat {
 }
 
 fn pat() -> impl Strategy<Value = Pat> {
-    (any::<bool>(), prop::collection::vec(prop::sample::select(LABELS), 1..3))
+    (
+        any::<bool>(),
+        prop::collection::vec(prop::sample::select(LABELS), 1..3),
+    )
         .prop_map(|(wildcard, base)| Pat { wildcard, base })
 }
 
@@ -63,7 +77,11 @@ fn name() -> impl Strategy<Value = (String, bool, bool)> {
 }
 
 fn spell(name: &str, upper: bool, dot: bool) -> String {
-    let mut s = if upper { name.to_ascii_uppercase() } else { name.to_owned() };
+    let mut s = if upper {
+        name.to_ascii_uppercase()
+    } else {
+        name.to_owned()
+    };
     if dot {
         s.push('.');
     }

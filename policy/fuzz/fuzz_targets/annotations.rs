@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     for t in &tokens {
         if let Ok(n) = normalize_domain(t) {
-            assert_eq!(normalize_domain(&n).as_deref(), Ok(n.as_str()), "not idempotent: {t:?}");
+            assert_eq!(
+                normalize_domain(&n).as_deref(),
+                Ok(n.as_str()),
+                "not idempotent: {t:?}"
+            );
         }
     }
 
@@ -35,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = policy.explain();
     let json = serde_json::to_string(&policy).expect("policy serialises");
-    let back: Policy = serde_json::from_str(&json)
-        .unwrap_or_else(|e| panic!("own JSON refused: {e}\n{json}"));
+    let back: Policy =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("own JSON refused: {e}\n{json}"));
     assert_eq!(back, policy, "round trip changed the policy: {json}");
     for t in &tokens {
         let d = policy.decide_domain(t);

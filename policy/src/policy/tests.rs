@@ -40,7 +40,13 @@ fn unknown_and_lookalike_keys_are_errors() {
         "cgfw.io/alow: unknown cgfw annotation (known: cgfw.io/allow, cgfw.io/block, cgfw.io/mode, \
          cgfw.io/dns-upstream, cgfw.io/log); refusing to guess, a typo must not disable the firewall"
     );
-    for key in ["CGFW.IO/allow", "cgfw.io.allow", "cgfw-io/allow", "cgfw.io/Allow", "cgfw.io/allow "] {
+    for key in [
+        "CGFW.IO/allow",
+        "cgfw.io.allow",
+        "cgfw-io/allow",
+        "cgfw.io/Allow",
+        "cgfw.io/allow ",
+    ] {
         assert!(
             matches!(
                 Policy::from_annotations([(key, "example.com")]),
@@ -64,8 +70,13 @@ fn error_format_names_annotation_token_and_reason() {
     // A space can not survive list splitting, so build the error the parser would build for
     // a token that contains one (e.g. from the JSON form) and check the exact format.
     let spec = r#"{"mode":"enforce","log":"blocked","default":"block","allow":["exa mple.com"]}"#;
-    let err = serde_json::from_str::<Policy>(spec).unwrap_err().to_string();
-    assert!(err.starts_with(r#"cgfw.io/allow: "exa mple.com": invalid character ' '"#), "{err}");
+    let err = serde_json::from_str::<Policy>(spec)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(r#"cgfw.io/allow: "exa mple.com": invalid character ' '"#),
+        "{err}"
+    );
     assert_eq!(
         error(&[("cgfw.io/allow", "ok.test, exa$mple.com")]),
         r#"cgfw.io/allow: "exa$mple.com": invalid character '$'"#
@@ -92,7 +103,10 @@ fn error_format_names_annotation_token_and_reason() {
 
 #[test]
 fn list_splitting() {
-    let p = policy(&[("cgfw.io/allow", " a.test,b.test  c.test,\n\td.test ,, 10.0.0.0/8,")]);
+    let p = policy(&[(
+        "cgfw.io/allow",
+        " a.test,b.test  c.test,\n\td.test ,, 10.0.0.0/8,",
+    )]);
     let names: Vec<String> = p.allow_domains().iter().map(|d| d.to_string()).collect();
     assert_eq!(names, ["a.test", "b.test", "c.test", "d.test"]);
     assert_eq!(p.allow_cidrs(), &["10.0.0.0/8".parse::<Cidr>().unwrap()]);
@@ -106,9 +120,21 @@ fn allow_present_means_default_deny() {
     assert_eq!(p.log_level(), LogLevel::Blocked);
     assert!(p.dns_upstreams().is_empty());
     let d = p.decide_domain("www.example.com");
-    assert_eq!(d, Decision { verdict: Verdict::Allow, rule: Some("allow example.com".into()) });
+    assert_eq!(
+        d,
+        Decision {
+            verdict: Verdict::Allow,
+            rule: Some("allow example.com".into())
+        }
+    );
     let d = p.decide_domain("other.test");
-    assert_eq!(d, Decision { verdict: Verdict::Block, rule: None });
+    assert_eq!(
+        d,
+        Decision {
+            verdict: Verdict::Block,
+            rule: None
+        }
+    );
     assert_eq!(d.rule_name(), "default");
 }
 
@@ -116,16 +142,34 @@ fn allow_present_means_default_deny() {
 fn block_alone_means_default_allow() {
     let p = policy(&[("cgfw.io/block", "*.evil.test, 10.0.0.0/8")]);
     assert_eq!(p.default_verdict(), Verdict::Allow);
-    assert_eq!(p.decide_domain("evil.test"), Decision { verdict: Verdict::Allow, rule: None });
+    assert_eq!(
+        p.decide_domain("evil.test"),
+        Decision {
+            verdict: Verdict::Allow,
+            rule: None
+        }
+    );
     assert_eq!(
         p.decide_domain("x.evil.test"),
-        Decision { verdict: Verdict::Block, rule: Some("block *.evil.test".into()) }
+        Decision {
+            verdict: Verdict::Block,
+            rule: Some("block *.evil.test".into())
+        }
     );
     assert_eq!(
         p.decide_ip(ip("10.1.2.3")),
-        Decision { verdict: Verdict::Block, rule: Some("block 10.0.0.0/8".into()) }
+        Decision {
+            verdict: Verdict::Block,
+            rule: Some("block 10.0.0.0/8".into())
+        }
     );
-    assert_eq!(p.decide_ip(ip("1.1.1.1")), Decision { verdict: Verdict::Allow, rule: None });
+    assert_eq!(
+        p.decide_ip(ip("1.1.1.1")),
+        Decision {
+            verdict: Verdict::Allow,
+            rule: None
+        }
+    );
 }
 
 #[test]
@@ -137,12 +181,21 @@ fn block_wins_over_allow() {
     assert_eq!(verdict(&p, "good.example.com"), Verdict::Allow);
     assert_eq!(
         p.decide_domain("x.BAD.example.com."),
-        Decision { verdict: Verdict::Block, rule: Some("block bad.example.com".into()) }
+        Decision {
+            verdict: Verdict::Block,
+            rule: Some("block bad.example.com".into())
+        }
     );
     assert_eq!(p.decide_ip(ip("10.6.6.6")).verdict, Verdict::Block);
-    assert_eq!(p.decide_ip(ip("10.7.0.1")).rule.as_deref(), Some("allow 10.0.0.0/8"));
+    assert_eq!(
+        p.decide_ip(ip("10.7.0.1")).rule.as_deref(),
+        Some("allow 10.0.0.0/8")
+    );
     // The same pattern on both lists: blocked.
-    let p = policy(&[("cgfw.io/allow", "example.com"), ("cgfw.io/block", "example.com")]);
+    let p = policy(&[
+        ("cgfw.io/allow", "example.com"),
+        ("cgfw.io/block", "example.com"),
+    ]);
     assert_eq!(verdict(&p, "example.com"), Verdict::Block);
 }
 
@@ -182,7 +235,10 @@ fn bypass_shaped_names() {
     ] {
         assert_eq!(verdict(&p, name), expected, "{name:?}");
     }
-    assert_eq!(p.decide_domain("example.com..").rule.as_deref(), Some("invalid name"));
+    assert_eq!(
+        p.decide_domain("example.com..").rule.as_deref(),
+        Some("invalid name")
+    );
 }
 
 #[test]
@@ -191,7 +247,12 @@ fn long_names_at_the_limits() {
     let l63 = "a".repeat(63);
     let l64 = "a".repeat(64);
     assert_eq!(verdict(&p, &format!("{l63}.example.com")), Verdict::Allow);
-    assert_eq!(p.decide_domain(&format!("{l64}.example.com")).rule.as_deref(), Some("invalid name"));
+    assert_eq!(
+        p.decide_domain(&format!("{l64}.example.com"))
+            .rule
+            .as_deref(),
+        Some("invalid name")
+    );
     // 253 and 254 bytes ending in example.com.
     let tail = ".example.com";
     let head = |n: usize| {
@@ -216,7 +277,10 @@ fn invalid_names_are_blocked_even_by_default_allow() {
     let p = policy(&[("cgfw.io/block", "evil.test")]);
     assert_eq!(
         p.decide_domain("a..b"),
-        Decision { verdict: Verdict::Block, rule: Some("invalid name".into()) }
+        Decision {
+            verdict: Verdict::Block,
+            rule: Some("invalid name".into())
+        }
     );
 }
 
@@ -239,16 +303,28 @@ fn no_rules_is_an_error() {
         &[("cgfw.io/block", "")][..],
         &[("cgfw.io/block", " ,"), ("cgfw.io/dns-upstream", "1.1.1.1")][..],
     ] {
-        assert_eq!(Policy::from_annotations(pairs.iter().copied()), Err(PolicyError::NoRules), "{pairs:?}");
+        assert_eq!(
+            Policy::from_annotations(pairs.iter().copied()),
+            Err(PolicyError::NoRules),
+            "{pairs:?}"
+        );
     }
     assert!(error(&[("cgfw.io/mode", "audit")]).contains("an empty value denies all egress"));
 }
 
 #[test]
 fn mode_and_log_values() {
-    let p = policy(&[("cgfw.io/allow", ""), ("cgfw.io/mode", " Audit "), ("cgfw.io/log", "ALL")]);
+    let p = policy(&[
+        ("cgfw.io/allow", ""),
+        ("cgfw.io/mode", " Audit "),
+        ("cgfw.io/log", "ALL"),
+    ]);
     assert_eq!((p.mode(), p.log_level()), (Mode::Audit, LogLevel::All));
-    let p = policy(&[("cgfw.io/allow", ""), ("cgfw.io/mode", "enforce"), ("cgfw.io/log", "none")]);
+    let p = policy(&[
+        ("cgfw.io/allow", ""),
+        ("cgfw.io/mode", "enforce"),
+        ("cgfw.io/log", "none"),
+    ]);
     assert_eq!((p.mode(), p.log_level()), (Mode::Enforce, LogLevel::None));
     assert_eq!(
         error(&[("cgfw.io/allow", ""), ("cgfw.io/mode", "enfroce")]),
@@ -287,17 +363,36 @@ fn dns_upstreams() {
     assert_eq!(p.dns_upstreams(), want.as_slice());
     // Loopback resolvers inside the container are legitimate.
     assert_eq!(
-        policy(&[("cgfw.io/allow", ""), ("cgfw.io/dns-upstream", "127.0.0.53")]).dns_upstreams()[0],
+        policy(&[
+            ("cgfw.io/allow", ""),
+            ("cgfw.io/dns-upstream", "127.0.0.53")
+        ])
+        .dns_upstreams()[0],
         "127.0.0.53:53".parse().unwrap()
     );
     for (bad, why) in [
         ("dns.google", "expected IP, IP:port, [IPv6] or [IPv6]:port"),
         ("1.1.1.1:0", "port 0 is not a usable port"),
-        ("1.1.1.1:65536", "expected IP, IP:port, [IPv6] or [IPv6]:port"),
-        ("0.0.0.0", "0.0.0.0 is not a usable resolver address (unspecified)"),
-        ("224.0.0.1", "224.0.0.1 is not a usable resolver address (multicast)"),
-        ("255.255.255.255", "255.255.255.255 is not a usable resolver address (broadcast)"),
-        ("[fe80::1%2]:53", "expected IP, IP:port, [IPv6] or [IPv6]:port"),
+        (
+            "1.1.1.1:65536",
+            "expected IP, IP:port, [IPv6] or [IPv6]:port",
+        ),
+        (
+            "0.0.0.0",
+            "0.0.0.0 is not a usable resolver address (unspecified)",
+        ),
+        (
+            "224.0.0.1",
+            "224.0.0.1 is not a usable resolver address (multicast)",
+        ),
+        (
+            "255.255.255.255",
+            "255.255.255.255 is not a usable resolver address (broadcast)",
+        ),
+        (
+            "[fe80::1%2]:53",
+            "expected IP, IP:port, [IPv6] or [IPv6]:port",
+        ),
         ("1.1.1.1/32", "expected IP, IP:port, [IPv6] or [IPv6]:port"),
     ] {
         assert_eq!(
@@ -331,24 +426,48 @@ fn token_classification_errors() {
 #[test]
 fn forced_public_suffix() {
     let p = policy(&[("cgfw.io/allow", "!test, !*.co.uk")]);
-    assert_eq!(p.decide_domain("x.test").rule.as_deref(), Some("allow !test"));
+    assert_eq!(
+        p.decide_domain("x.test").rule.as_deref(),
+        Some("allow !test")
+    );
     assert_eq!(verdict(&p, "co.uk"), Verdict::Block);
-    assert_eq!(p.decide_domain("a.co.uk").rule.as_deref(), Some("allow !*.co.uk"));
+    assert_eq!(
+        p.decide_domain("a.co.uk").rule.as_deref(),
+        Some("allow !*.co.uk")
+    );
     assert!(p.explain().contains("forced"));
 }
 
 #[test]
 fn cidrs_and_mapped_addresses() {
     let p = policy(&[
-        ("cgfw.io/allow", "10.0.0.0/8 192.168.1.7 fd00:cf::/64 ::ffff:172.16.0.0/108"),
+        (
+            "cgfw.io/allow",
+            "10.0.0.0/8 192.168.1.7 fd00:cf::/64 ::ffff:172.16.0.0/108",
+        ),
         ("cgfw.io/block", "10.1.0.0/16"),
     ]);
     assert_eq!(p.allow_cidrs().len(), 4);
     assert_eq!(p.allow_cidrs()[3].to_string(), "172.16.0.0/12");
-    assert_eq!(p.decide_ip(ip("::ffff:10.2.3.4")).rule.as_deref(), Some("allow 10.0.0.0/8"));
-    assert_eq!(p.decide_ip(ip("::ffff:10.1.3.4")).rule.as_deref(), Some("block 10.1.0.0/16"));
-    assert_eq!(p.decide_ip(ip("192.168.1.7")).rule.as_deref(), Some("allow 192.168.1.7/32"));
-    assert_eq!(p.decide_ip(ip("192.168.1.8")), Decision { verdict: Verdict::Block, rule: None });
+    assert_eq!(
+        p.decide_ip(ip("::ffff:10.2.3.4")).rule.as_deref(),
+        Some("allow 10.0.0.0/8")
+    );
+    assert_eq!(
+        p.decide_ip(ip("::ffff:10.1.3.4")).rule.as_deref(),
+        Some("block 10.1.0.0/16")
+    );
+    assert_eq!(
+        p.decide_ip(ip("192.168.1.7")).rule.as_deref(),
+        Some("allow 192.168.1.7/32")
+    );
+    assert_eq!(
+        p.decide_ip(ip("192.168.1.8")),
+        Decision {
+            verdict: Verdict::Block,
+            rule: None
+        }
+    );
     assert_eq!(p.decide_ip(ip("fd00:cf::9")).verdict, Verdict::Allow);
     assert_eq!(p.decide_ip(ip("172.20.0.1")).verdict, Verdict::Allow);
     assert!(p.cidr_allows(ip("10.2.0.1")));
@@ -362,7 +481,10 @@ fn cidrs_and_mapped_addresses() {
 
 #[test]
 fn duplicates_are_merged() {
-    let p = policy(&[("cgfw.io/allow", "a.test A.TEST a.test. 10.0.0.0/8 10.0.0.0/8")]);
+    let p = policy(&[(
+        "cgfw.io/allow",
+        "a.test A.TEST a.test. 10.0.0.0/8 10.0.0.0/8",
+    )]);
     assert_eq!(p.allow_domains().len(), 1);
     assert_eq!(p.allow_cidrs().len(), 1);
 }
@@ -398,7 +520,10 @@ fn explain_describes_the_policy() {
 #[test]
 fn json_round_trip_is_equal_and_behaves_equally() {
     let p = policy(&[
-        ("cgfw.io/allow", "example.com, *.svc.test, bücher.example, !*.co.uk, 10.0.0.0/8, fd00::/8"),
+        (
+            "cgfw.io/allow",
+            "example.com, *.svc.test, bücher.example, !*.co.uk, 10.0.0.0/8, fd00::/8",
+        ),
         ("cgfw.io/block", "bad.example.com, 10.6.0.0/16"),
         ("cgfw.io/mode", "audit"),
         ("cgfw.io/dns-upstream", "198.18.0.1, [fd00:cf::1]:5353"),
@@ -407,7 +532,15 @@ fn json_round_trip_is_equal_and_behaves_equally() {
     let json = serde_json::to_string(&p).unwrap();
     let back: Policy = serde_json::from_str(&json).unwrap();
     assert_eq!(back, p);
-    for name in ["example.com", "x.bad.example.com", "db.svc.test", "svc.test", "a.co.uk", "xn--bcher-kva.example", "other.test"] {
+    for name in [
+        "example.com",
+        "x.bad.example.com",
+        "db.svc.test",
+        "svc.test",
+        "a.co.uk",
+        "xn--bcher-kva.example",
+        "other.test",
+    ] {
         assert_eq!(back.decide_domain(name), p.decide_domain(name), "{name}");
     }
     for a in ["10.1.1.1", "10.6.1.1", "fd00::1", "1.1.1.1"] {
