@@ -132,8 +132,11 @@ const _: () = {
     assert!(offset_of!(EventRaw, family) == 70);
 };
 
-/// (C struct name, Rust size, [(field, offset)]) for the BTF comparison test.
-pub fn layouts() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> {
+/// (C struct name, Rust size, [(field, offset)]).
+pub type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
+
+/// Layout of every mirrored struct, for the BTF comparison test.
+pub fn layouts() -> Vec<Layout> {
     macro_rules! l {
         ($c:literal, $t:ty, [$($f:ident),*]) => {
             ($c, size_of::<$t>(), vec![$((stringify!($f), offset_of!($t, $f))),*])

@@ -319,7 +319,7 @@ impl Firewall {
                     let p = <&mut CgroupSockAddr>::try_from(prog).map_err(err)?;
                     let id = p.attach(&cg, CgroupAttachMode::Single).map_err(err)?;
                     let l = p.take_link(id).map_err(err)?;
-                    FdLink::try_from(l).map_err(|e| lerr(e))?
+                    FdLink::try_from(l).map_err(lerr)?
                 }
                 Hook::SkbEgress => {
                     let p = <&mut CgroupSkb>::try_from(prog).map_err(err)?;
@@ -327,7 +327,7 @@ impl Firewall {
                         .attach(&cg, CgroupSkbAttachType::Egress, CgroupAttachMode::Single)
                         .map_err(err)?;
                     let l = p.take_link(id).map_err(err)?;
-                    FdLink::try_from(l).map_err(|e| lerr(e))?
+                    FdLink::try_from(l).map_err(lerr)?
                 }
             };
             links.push((name, AttachedLink::Fd(link)));
