@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# delete: stopped, created, running (fails), --force.
+
+load helpers
+
+setup() {
+	setup_common
+	B=$TEST_DIR/bundle
+	mkbundle "$B"
+	c=$(cid d)
+}
+
+teardown() { teardown_common; }
+
+gone() {
+	run -1 rt state "$1"
+	[[ $output == *"does not exist"* ]] || fail "state after delete: $output"
+	run -0 rt list -q
+	[[ $output != *"$1"* ]] || fail "still listed: $output"
+	[ ! -e "$ROOT/$1" ] || fail "state dir $ROOT/$1 left behind"
+}
+
+@test "delete: stopped container" {
+	create_start "$c" "$B"
+	run -0 rt kill "$c" KILL
+	wait_status "$c" stopped 10
+	run -0 rt delete "$c"
+	[ -z "$output" ]
+	gone "$c"
+}
+
+@test "delete: stopped container leaves no cgroup named after it" {
+	create_start "$c" "$B"
+	run -0 find /sys/fs/cgroup -maxdepth 3 -type d -name "$c"
+	[ -n "$output" ] || fail "expected a cgroup named $c while running"
+	run -0 rt kill "$c" KILL
+	wait_status "$c" stopped 10
+	run -0 rt delete "$c"
+	run -0 find /sys/fs/cgroup -maxdepth 3 -type d -name "$c"
+	[ -z "$output" ] || fail "cgroups left: $output"
+}
+
+@test "delete: created (never started) container without --force (as runc)" {
+	run -0 rt create --bundle "$B" "$c"
+	pid=$(rt state "$c" | jq -r .pid)
+	run -0 rt delete "$c"
+	gone "$c"
+	wait_pid_gone "$pid" 5
+}
+
+@test "delete: running container without --force fails, container keeps running" {
+	create_start "$c" "$B"
+	run -1 rt delete "$c"
+	[[ $output == *"not stopped"* || $output == *"running"* ]] || fail "got: $output"
+	[ "$(state_status "$c")" = running ]
+}
+
+@test "delete --force: running container" {
+	create_start "$c" "$B"
+	pid=$(rt state "$c" | jq -r .pid)
+	run -0 rt delete --force "$c"
+	gone "$c"
+	wait_pid_gone "$pid" 5
+}
+
+@test "delete --force: paused container" {
+	create_start "$c" "$B"
+	run -0 rt pause "$c"
+	run -0 rt delete --force "$c"
+	gone "$c"
+}
+
+@test "delete: unknown container -> exit 1; with --force -> exit 0" {
+	run -1 rt delete "$(cid nosuch)"
+	[[ $output == *"does not exist"* ]] || fail "got: $output"
+	run -0 rt delete --force "$(cid nosuch)"
+}
