@@ -6,22 +6,42 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use libcontainer::container::Container;
 use serde::{Deserialize, Serialize};
 
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use policy::Policy;
+
 use crate::cgroup2::{self, Layout};
 use crate::cli::GlobalOpts;
+use crate::sidecar::{self, recorder::process_start_time, SidecarConfig};
 
 const RECORD_FILE: &str = "cgfw.json";
 
 /// What the runtime made for one container, beyond libcontainer's state.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// The cgroup v2 the container's processes are in (where the firewall attaches).
     pub cgroup_v2: Option<PathBuf>,
     /// True when `cgroup_v2` is ours (hybrid host) and must be removed on delete.
     pub own_cgroup: bool,
+    /// The firewall sidecar, when the container has a policy.
+    #[serde(default)]
+    pub sidecar: Option<SidecarProcess>,
+}
+
+/// A process identified by pid and start time, so a reused pid is never signalled.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SidecarProcess {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl SidecarProcess {
+    pub fn is_alive(&self) -> bool {
+        process_start_time(self.pid as u32) == Some(self.start_time)
+    }
 }
 
 impl Record {
@@ -41,20 +61,24 @@ impl Record {
     }
 }
 
-/// Validates the bundle's firewall policy before anything is created.
-pub fn check_policy(spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let has_policy = spec
-        .annotations()
-        .as_ref()
-        .is_some_and(|a| a.keys().any(|k| k.starts_with("cgfw.io/")));
-    if has_policy {
-        bail!("cgfw.io/* annotations found, but this build has no firewall yet: refusing to run the container unconfined");
-    }
-    Ok(())
+/// Validates the bundle's firewall policy before anything is created. `None`: no `cgfw.io/*`
+/// annotation, the container runs exactly as under runc.
+pub fn policy_of(spec: &Spec) -> Result<Option<Policy>> {
+    let Some(annotations) = spec.annotations() else { return Ok(None) };
+    Policy::from_annotations(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| anyhow::anyhow!("invalid firewall policy: {e}"))
 }
 
-/// Runs after libcontainer built the container (init waiting for `start`).
-pub fn after_build(_global: &GlobalOpts, container: &Container, container_dir: &Path) -> Result<()> {
+/// Runs after libcontainer built the container (init waiting for `start`): our cgroup v2 on
+/// hybrid hosts, loopback up in a new network namespace (as runc does), and with a policy,
+/// the firewall sidecar — attached and ready before this returns.
+pub fn after_build(
+    global: &GlobalOpts,
+    container: &Container,
+    container_dir: &Path,
+    spec: &Spec,
+    policy: Option<Policy>,
+) -> Result<()> {
     let pid = container.pid().context("created container has no init pid")?.as_raw();
     let mut record = Record::default();
     match cgroup2::detect() {
@@ -70,13 +94,44 @@ pub fn after_build(_global: &GlobalOpts, container: &Container, container_dir: &
         }
         Layout::V1Only => {}
     }
+    record.save(container_dir)?;
+    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    if has_new_network_namespace(spec) {
+        crate::netns::run_in(&netns, crate::netns::bring_loopback_up)?;
+    }
+    let Some(policy) = policy else { return Ok(()) };
+    let cgroup = record
+        .cgroup_v2
+        .clone()
+        .context("this host has no cgroup v2 (needed for the firewall's BPF programs)")?;
+    let config = SidecarConfig {
+        id: container.id().to_string(),
+        upstreams: sidecar::upstreams_for(&policy, spec, container.bundle()),
+        policy,
+        cgroup,
+        netns,
+        log_dir: global.cgfw_log_dir.clone(),
+        pin_dir: sidecar::pin_dir(container.id()),
+    };
+    let sidecar_pid = sidecar::spawn(global, container_dir, &config)?;
+    record.sidecar = Some(SidecarProcess {
+        pid: sidecar_pid,
+        start_time: process_start_time(sidecar_pid as u32).unwrap_or(0),
+    });
     record.save(container_dir)
+}
+
+fn has_new_network_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == LinuxNamespaceType::Network && ns.path().is_none()))
 }
 
 /// Moves the calling process into the container's cgroup v2 (hybrid hosts), so that a process
 /// `exec` forks inherits it and is confined like the container's own processes.
 pub fn join_for_exec(container_dir: &Path) -> Result<()> {
-    if let Some(Record { cgroup_v2: Some(dir), own_cgroup: true }) = Record::load(container_dir) {
+    if let Some(Record { cgroup_v2: Some(dir), own_cgroup: true, .. }) = Record::load(container_dir) {
         cgroup2::move_pid(&dir, std::process::id() as i32)?;
     }
     Ok(())
@@ -85,8 +140,22 @@ pub fn join_for_exec(container_dir: &Path) -> Result<()> {
 /// Undoes `after_build`. Called on delete (after libcontainer deleted the container, with the
 /// record read before) and when create fails.
 pub fn teardown(id: &str, record: Option<Record>) -> Result<()> {
+    match record.as_ref().and_then(|r| r.sidecar) {
+        Some(process) => stop_sidecar(process),
+        // No record (runtime killed mid-create, or state lost): find it by its command line.
+        None if record.is_none() => {
+            for process in find_sidecars(id) {
+                stop_sidecar(process);
+            }
+        }
+        None => {}
+    }
+    let pins = sidecar::pin_dir(id);
+    if pins.exists() {
+        ebpf::Firewall::unpin(&pins).with_context(|| format!("removing pins {}", pins.display()))?;
+    }
     let own = match record {
-        Some(Record { cgroup_v2: Some(dir), own_cgroup: true }) => Some(dir),
+        Some(Record { cgroup_v2: Some(dir), own_cgroup: true, .. }) => Some(dir),
         Some(_) => None,
         // No record: clean up the deterministic path in case we made it.
         None => match cgroup2::detect() {
@@ -98,4 +167,39 @@ pub fn teardown(id: &str, record: Option<Record>) -> Result<()> {
         cgroup2::remove_own_cgroup(&dir)?;
     }
     Ok(())
+}
+
+/// SIGTERM, then SIGKILL after a bounded wait. The sidecar writes its final report on TERM.
+fn stop_sidecar(process: SidecarProcess) {
+    use nix::sys::signal::{kill, Signal};
+    let pid = nix::unistd::Pid::from_raw(process.pid);
+    if !process.is_alive() {
+        return;
+    }
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while process.is_alive() && std::time::Instant::now() < deadline {
+        // Reap it if it happens to be our child (run, or create in the same process).
+        let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if process.is_alive() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// Sidecars of container `id`, found by their command line (`... sidecar <id>`).
+fn find_sidecars(id: &str) -> Vec<SidecarProcess> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+            let args: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+            args.len() >= 2 && args[args.len() - 2] == b"sidecar" && args[args.len() - 1] == id.as_bytes()
+        })
+        .filter_map(|pid| Some(SidecarProcess { pid, start_time: process_start_time(pid as u32)? }))
+        .collect()
 }

@@ -8,6 +8,8 @@ mod commands;
 mod container_ref;
 mod firewall;
 mod logging;
+mod netns;
+mod sidecar;
 mod signals;
 
 use clap::Parser;

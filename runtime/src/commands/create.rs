@@ -48,7 +48,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     let bundle = std::fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = super::load_spec(&bundle)?;
-    firewall::check_policy(&spec)?;
+    let policy = firewall::policy_of(&spec)?;
 
     let mut container = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
         .with_executor(DefaultExecutor {})
@@ -64,7 +64,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         .build()?;
 
     let container_dir = root.join(opts.id);
-    if let Err(err) = firewall::after_build(global, &container, &container_dir) {
+    if let Err(err) = firewall::after_build(global, &container, &container_dir, &spec, policy) {
         let record = firewall::Record::load(&container_dir);
         if let Err(e) = container.delete(true) {
             crate::logging::warn(&format!("deleting half-created container {}: {e}", opts.id));

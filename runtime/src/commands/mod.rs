@@ -9,7 +9,9 @@ mod features;
 mod kill;
 mod list;
 mod pause;
+mod policy_check;
 mod ps;
+mod report;
 mod run;
 mod spec;
 mod start;
@@ -18,7 +20,7 @@ mod update;
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, GlobalOpts};
 
@@ -44,9 +46,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Features(_) => ok(features::features()),
         Command::Spec(args) => ok(spec::spec(args)),
         Command::Update(args) => ok(update::update(&global, args)),
-        Command::Report(_) | Command::Policy(_) | Command::Sidecar(_) => {
-            bail!("this build has no firewall yet")
-        }
+        Command::Report(args) => ok(report::report(&global, args)),
+        Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy_check::check(args),
+        Command::Sidecar(args) => crate::sidecar::run(&global, &args.container_id),
     }
 }
 

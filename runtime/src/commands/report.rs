@@ -1,0 +1,31 @@
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::cli::{GlobalOpts, ReportArgs};
+use crate::sidecar::recorder::{render_table, report_path, Report};
+use crate::{container_ref, firewall};
+
+/// Prints the audit report, for a running container (asking its sidecar to write it out
+/// first) or a deleted one (the report its sidecar left at exit).
+pub fn report(global: &GlobalOpts, args: ReportArgs) -> Result<()> {
+    let path = report_path(&global.cgfw_log_dir, &args.container_id);
+    let dir = container_ref::container_dir(&global.root, &args.container_id)?;
+    if let Some(sidecar) = firewall::Record::load(&dir).and_then(|r| r.sidecar).filter(|s| s.is_alive()) {
+        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sidecar.pid), nix::sys::signal::SIGUSR1);
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline && std::fs::metadata(&path).and_then(|m| m.modified()).ok() == before {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let text = std::fs::read(&path).with_context(|| {
+        format!("no firewall report for container {} ({}): it never had a cgfw.io policy", args.container_id, path.display())
+    })?;
+    let report: Report = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+    match args.format.as_str() {
+        "table" => print!("{}", render_table(&report)),
+        _ => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(())
+}

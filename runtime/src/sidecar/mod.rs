@@ -1,0 +1,380 @@
+//! The per-container firewall sidecar: a detached re-exec of `cgfw-runc` that loads and
+//! attaches the BPF programs to the container's cgroup, pins them (so they outlive it: fail
+//! closed), serves the DNS proxy inside the container's network namespace, and writes the
+//! event log and audit report. `create` spawns it and waits for "ready" on a pipe.
+
+pub mod dns;
+mod proxy;
+pub mod recorder;
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ebpf::{Firewall, FirewallConfig};
+use policy::{LogLevel, Mode, Policy, Verdict};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::GlobalOpts;
+use recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
+
+/// The fd number the ready pipe has in the sidecar.
+const READY_FD: i32 = 3;
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+pub const PIN_ROOT: &str = "/sys/fs/bpf/cgfw";
+/// Kernel event budget per container (token bucket rate and burst).
+const EVENTS_PER_SEC: u32 = 2000;
+
+/// Everything the sidecar needs, written by `create` to `<root>/<id>/sidecar.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SidecarConfig {
+    pub id: String,
+    pub policy: Policy,
+    pub cgroup: PathBuf,
+    pub netns: PathBuf,
+    pub upstreams: Vec<SocketAddr>,
+    pub log_dir: PathBuf,
+    pub pin_dir: PathBuf,
+}
+
+pub fn pin_dir(id: &str) -> PathBuf {
+    Path::new(PIN_ROOT).join(id)
+}
+
+fn config_path(container_dir: &Path) -> PathBuf {
+    container_dir.join("sidecar.json")
+}
+
+/// Starts the sidecar and waits until it reports ready (or its error). Returns its pid.
+pub fn spawn(global: &GlobalOpts, container_dir: &Path, config: &SidecarConfig) -> Result<i32> {
+    std::fs::write(config_path(container_dir), serde_json::to_vec(config)?).context("writing sidecar config")?;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating ready pipe")?;
+    let write_raw = write_end.as_raw_fd();
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg("--root")
+        .arg(&global.root)
+        .arg("--cgfw-log-dir")
+        .arg(&global.cgfw_log_dir)
+        .args(global.debug.then_some("--debug"))
+        .arg("sidecar")
+        .arg(&config.id)
+        // conmon and containerd's shim read the runtime's stdout/stderr until EOF: the
+        // sidecar must hold none of the fds it was given, or `create` would never end.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::dup2(write_raw, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Everything else inherited (preserved fds, the caller's pipes) is closed.
+            libc::syscall(libc::SYS_close_range, READY_FD as u32 + 1, u32::MAX, 0);
+            Ok(())
+        });
+    }
+    let child = command.spawn().context("starting the firewall sidecar")?;
+    drop(write_end);
+    let pid = child.id() as i32;
+    match read_ready(read_end) {
+        Ok(()) => Ok(pid),
+        Err(err) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            Err(err)
+        }
+    }
+}
+
+fn read_ready(read_end: OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut pipe = File::from(read_end);
+    let mut message = Vec::new();
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!("firewall sidecar did not report ready within {READY_TIMEOUT:?}");
+        }
+        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&pipe), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+        if poll(&mut fds, ms).context("waiting for the sidecar")? == 0 {
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = pipe.read(&mut chunk).context("reading the sidecar's ready message")?;
+        if n == 0 {
+            break;
+        }
+        message.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&message);
+    match text.trim_end() {
+        "ok" => Ok(()),
+        "" => bail!("firewall sidecar exited before reporting ready"),
+        error => bail!("firewall sidecar: {}", error.trim_start_matches("error: ")),
+    }
+}
+
+/// Entry point of `cgfw-runc sidecar <id>`.
+pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
+    // SAFETY: fd 3 is the ready pipe `spawn` placed there; nothing else in this process owns it.
+    let mut ready = unsafe { File::from_raw_fd(READY_FD) };
+    let container_dir = crate::container_ref::container_dir(&global.root, id)?;
+    let setup = (|| {
+        let text = std::fs::read(config_path(&container_dir)).context("reading sidecar config")?;
+        let config: SidecarConfig = serde_json::from_slice(&text).context("parsing sidecar config")?;
+        Firewalled::set_up(config)
+    })();
+    let firewalled = match setup {
+        Ok(f) => f,
+        Err(err) => {
+            let _ = writeln!(ready, "error: {err:#}");
+            return Ok(1);
+        }
+    };
+    let _ = writeln!(ready, "ok");
+    drop(ready);
+    firewalled.serve()
+}
+
+/// The sidecar after set-up: programs attached and pinned, proxy sockets bound.
+struct Firewalled {
+    config: SidecarConfig,
+    firewall: Firewall,
+    udp: Vec<std::net::UdpSocket>,
+    tcp: Vec<std::net::TcpListener>,
+    recorder: Recorder,
+}
+
+impl Firewalled {
+    fn set_up(config: SidecarConfig) -> Result<Firewalled> {
+        let recorder = Recorder::new(
+            &config.log_dir,
+            &config.id,
+            config.policy.log_level(),
+            match config.policy.mode() {
+                Mode::Enforce => "enforce",
+                Mode::Audit => "audit",
+            },
+        )?;
+        // From here on this thread (the runtime's only I/O thread) lives in the container's
+        // network namespace: the proxy's sockets, and the upstream sockets it makes per
+        // query, belong there. They are outside the container's cgroup, so not redirected.
+        crate::netns::enter(&config.netns)?;
+        crate::netns::bring_loopback_up()?;
+        let (udp, tcp, proxy_v4, proxy_v6) = bind_proxy_sockets()?;
+        let policy = &config.policy;
+        let fw_config = FirewallConfig {
+            proxy_v4,
+            proxy_v6,
+            mode: match policy.mode() {
+                Mode::Enforce => ebpf::Mode::Enforce,
+                Mode::Audit => ebpf::Mode::Audit,
+            },
+            default_allow: policy.default_verdict() == Verdict::Allow,
+            report_allowed: policy.log_level() == LogLevel::All,
+            events_per_sec: EVENTS_PER_SEC,
+        };
+        let mut firewall = Firewall::load(&fw_config)?;
+        for cidr in policy.allow_cidrs() {
+            firewall.allow_cidr(cidr.addr, cidr.prefix_len)?;
+        }
+        for cidr in policy.block_cidrs() {
+            firewall.block_cidr(cidr.addr, cidr.prefix_len)?;
+        }
+        // Stale pins from a container of the same id that was not cleaned up.
+        if config.pin_dir.exists() {
+            Firewall::unpin(&config.pin_dir)?;
+        }
+        firewall.attach(&config.cgroup)?;
+        firewall.pin(&config.pin_dir)?;
+        Ok(Firewalled { config, firewall, udp, tcp, recorder })
+    }
+
+    fn serve(self) -> Result<i32> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, self.serve_async())
+    }
+
+    async fn serve_async(self) -> Result<i32> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Firewalled { config, firewall, udp, tcp, recorder } = self;
+        let mut events = firewall.events()?;
+        let firewall = Rc::new(firewall);
+        let recorder = Rc::new(RefCell::new(recorder));
+        let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), config.upstreams.clone()));
+        for socket in udp {
+            socket.set_nonblocking(true)?;
+            tokio::task::spawn_local(proxy.clone().serve_udp(tokio::net::UdpSocket::from_std(socket)?));
+        }
+        for listener in tcp {
+            listener.set_nonblocking(true)?;
+            tokio::task::spawn_local(proxy.clone().serve_tcp(tokio::net::TcpListener::from_std(listener)?));
+        }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut flush_now = signal(SignalKind::user_defined1())?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    if let Ok(event) = event {
+                        record_kernel_event(&config.policy, &mut recorder.borrow_mut(), event);
+                    }
+                }
+                _ = tick.tick() => {
+                    let mut rec = recorder.borrow_mut();
+                    rec.add_suppressed(events.suppressed());
+                    let _ = rec.flush_report();
+                }
+                _ = flush_now.recv() => { let _ = recorder.borrow_mut().flush_report(); }
+                _ = term.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+        // Drain what the kernel already queued, then write the final report.
+        let mut rec = recorder.borrow_mut();
+        while let Some(event) = events.try_next() {
+            record_kernel_event(&config.policy, &mut rec, event);
+        }
+        rec.add_suppressed(events.suppressed());
+        rec.flush_report()?;
+        Ok(0)
+    }
+}
+
+/// UDP and TCP on 127.0.0.1:P and, where the namespace has IPv6, [::1]:P (same port).
+#[allow(clippy::type_complexity)]
+fn bind_proxy_sockets() -> Result<(Vec<std::net::UdpSocket>, Vec<std::net::TcpListener>, Option<SocketAddrV4>, Option<SocketAddrV6>)> {
+    for _attempt in 0..16 {
+        let udp4 = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the DNS proxy (udp)")?;
+        let port = udp4.local_addr()?.port();
+        let Ok(tcp4) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) else { continue };
+        let mut udp = vec![udp4];
+        let mut tcp = vec![tcp4];
+        let mut v6 = None;
+        if let (Ok(u), Ok(t)) = (
+            std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, port)),
+            std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, port)),
+        ) {
+            udp.push(u);
+            tcp.push(t);
+            v6 = Some(SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0));
+        }
+        return Ok((udp, tcp, Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)), v6));
+    }
+    bail!("could not bind the DNS proxy to one port for UDP and TCP on 127.0.0.1")
+}
+
+fn record_kernel_event(policy: &Policy, recorder: &mut Recorder, event: ebpf::Event) {
+    let kind = match event.kind {
+        ebpf::EventKind::Connect | ebpf::EventKind::Sendmsg => EventKind::Connect,
+        ebpf::EventKind::Packet => EventKind::Packet,
+        // DNS is recorded by the proxy, with the name.
+        _ => return,
+    };
+    let verdict = match event.verdict {
+        ebpf::Verdict::Allowed => EventVerdict::Allowed,
+        ebpf::Verdict::Blocked => EventVerdict::Blocked,
+        ebpf::Verdict::WouldBlock => EventVerdict::WouldBlock,
+        ebpf::Verdict::Unknown(_) => return,
+    };
+    let ip = event.daddr;
+    let rule = match event.reason {
+        ebpf::Reason::BlockCidr | ebpf::Reason::AllowCidr => policy.decide_ip(ip).rule_name().to_string(),
+        ebpf::Reason::AllowIp => "resolved by an allowed name".into(),
+        ebpf::Reason::Expired => "address from an expired DNS answer".into(),
+        ebpf::Reason::DefaultDeny => "default deny: no allowed name resolved to this address".into(),
+        ebpf::Reason::DefaultAllow => "default allow".into(),
+        ebpf::Reason::Loopback => "loopback".into(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let pid = (event.tgid != 0).then_some(event.tgid);
+    let cmdline = pid.and_then(|p| recorder.cmdline(p));
+    let proto = match event.proto {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        1 => "icmp".to_string(),
+        58 => "icmpv6".to_string(),
+        n => format!("ip-proto-{n}"),
+    };
+    let domain = recorder.domain_of(&ip);
+    let log_event = LogEvent {
+        time: now(),
+        container: recorder.container().to_string(),
+        pid,
+        cmdline,
+        comm: Some(event.comm).filter(|c| !c.is_empty()),
+        kind,
+        domain,
+        ip: Some(ip),
+        port: (event.dport != 0).then_some(event.dport),
+        proto,
+        verdict,
+        rule,
+        qtype: None,
+        answers: vec![],
+    };
+    recorder.record(log_event);
+}
+
+/// The upstream resolvers for a container: the policy's, else the nameservers of the
+/// resolv.conf the container will see (a bind mount over /etc/resolv.conf, as podman's --dns
+/// makes, else the rootfs's own file).
+pub fn upstreams_for(policy: &Policy, spec: &oci_spec::runtime::Spec, bundle: &Path) -> Vec<SocketAddr> {
+    if !policy.dns_upstreams().is_empty() {
+        return policy.dns_upstreams().to_vec();
+    }
+    let mounted = spec.mounts().as_ref().and_then(|mounts| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m.destination() == Path::new("/etc/resolv.conf"))
+            .and_then(|m| m.source().clone())
+    });
+    let file = mounted.unwrap_or_else(|| {
+        let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_else(|| PathBuf::from("rootfs"));
+        let root = if root.is_absolute() { root } else { bundle.join(root) };
+        root.join("etc/resolv.conf")
+    });
+    std::fs::read_to_string(file).map(|text| parse_nameservers(&text)).unwrap_or_default()
+}
+
+fn parse_nameservers(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next()? == "nameserver").then_some(())?;
+            // Drop a zone suffix (fe80::1%eth0): link-local resolvers are not supported.
+            let ip: IpAddr = words.next()?.split('%').next()?.parse().ok()?;
+            Some(SocketAddr::new(ip, 53))
+        })
+        .take(3)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nameservers_come_from_resolv_conf() {
+        let text = "# comment\nsearch x\nnameserver 198.18.0.1\nnameserver fd00:cf::1\nnameserver bogus\noptions ndots:1\n";
+        let got = parse_nameservers(text);
+        assert_eq!(got, vec!["198.18.0.1:53".parse().unwrap(), "[fd00:cf::1]:53".parse().unwrap()]);
+    }
+}

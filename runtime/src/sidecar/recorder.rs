@@ -1,0 +1,480 @@
+//! The firewall's record: JSON-lines event log and the audit report.
+//! Event log: `<log dir>/<id>.jsonl`, one event per line, filtered by `cgfw.io/log`.
+//! Report: `<log dir>/<id>.report.json`, rewritten atomically when it changed (at most once a
+//! second, and at exit), so `cgfw-runc report` can read it while the container runs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use policy::LogLevel;
+use serde::{Deserialize, Serialize};
+
+/// Caps that keep the sidecar's memory bounded whatever the container does.
+const MAX_REPORT_DOMAINS: usize = 10_000;
+const MAX_REPORT_DESTINATIONS: usize = 10_000;
+const MAX_IP_NAMES: usize = 65_536;
+const MAX_PIDS_PER_ENTRY: usize = 32;
+const MAX_CMDLINES: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventVerdict {
+    Allowed,
+    Blocked,
+    WouldBlock,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Dns,
+    Connect,
+    Packet,
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogEvent {
+    pub time: String,
+    pub container: String,
+    pub pid: Option<u32>,
+    pub cmdline: Option<String>,
+    pub comm: Option<String>,
+    pub kind: EventKind,
+    pub domain: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub proto: String,
+    pub verdict: EventVerdict,
+    pub rule: String,
+    /// DNS only: query type and the addresses the answer allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qtype: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub answers: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DomainEntry {
+    pub domain: String,
+    pub verdict: Option<EventVerdict>,
+    pub rule: String,
+    pub count: u64,
+    pub ips: BTreeSet<IpAddr>,
+    pub pids: BTreeSet<u32>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DestinationEntry {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub proto: String,
+    pub domain: Option<String>,
+    pub verdict: Option<EventVerdict>,
+    pub rule: String,
+    pub count: u64,
+    pub pids: BTreeSet<u32>,
+    pub cmdlines: BTreeSet<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Totals {
+    pub dns_queries: u64,
+    pub dns_blocked: u64,
+    pub dns_would_block: u64,
+    pub connects_blocked: u64,
+    pub packets_blocked: u64,
+    pub would_block: u64,
+    /// Kernel events dropped by the rate limit (counted, never silently lost).
+    pub events_suppressed: u64,
+    /// Entries not added to the report because of its size caps.
+    pub report_overflow: u64,
+    pub event_log_errors: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub container: String,
+    pub mode: String,
+    pub started: String,
+    pub updated: String,
+    pub domains: Vec<DomainEntry>,
+    pub blocked_destinations: Vec<DestinationEntry>,
+    pub totals: Totals,
+}
+
+pub fn report_path(log_dir: &Path, id: &str) -> PathBuf {
+    log_dir.join(format!("{id}.report.json"))
+}
+
+pub fn event_log_path(log_dir: &Path, id: &str) -> PathBuf {
+    log_dir.join(format!("{id}.jsonl"))
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub struct Recorder {
+    container: String,
+    level: LogLevel,
+    log: Option<File>,
+    report_path: PathBuf,
+    domains: BTreeMap<String, DomainEntry>,
+    destinations: BTreeMap<(Option<IpAddr>, Option<u16>, String), DestinationEntry>,
+    totals: Totals,
+    mode: String,
+    started: String,
+    dirty: bool,
+    /// Which name each allowed address came from, to name the domain of later packets.
+    ip_names: HashMap<IpAddr, String>,
+    /// cmdline by (pid, process start time), so a reused pid never gets a stale cmdline.
+    cmdlines: HashMap<(u32, u64), String>,
+}
+
+impl Recorder {
+    pub fn new(log_dir: &Path, id: &str, level: LogLevel, mode: &str) -> Result<Recorder> {
+        std::fs::create_dir_all(log_dir).with_context(|| format!("creating log dir {}", log_dir.display()))?;
+        let log = match level {
+            LogLevel::None => None,
+            _ => {
+                let path = event_log_path(log_dir, id);
+                Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .write(true)
+                        .truncate(true)
+                        .open(&path)
+                        .with_context(|| format!("opening event log {}", path.display()))?,
+                )
+            }
+        };
+        let mut recorder = Recorder {
+            container: id.to_string(),
+            level,
+            log,
+            report_path: report_path(log_dir, id),
+            domains: BTreeMap::new(),
+            destinations: BTreeMap::new(),
+            totals: Totals::default(),
+            mode: mode.to_string(),
+            started: now(),
+            dirty: true,
+            ip_names: HashMap::new(),
+            cmdlines: HashMap::new(),
+        };
+        recorder.flush_report()?;
+        Ok(recorder)
+    }
+
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+
+    /// The command line of `pid`, read from /proc once and cached.
+    pub fn cmdline(&mut self, pid: u32) -> Option<String> {
+        let start = process_start_time(pid)?;
+        if let Some(cached) = self.cmdlines.get(&(pid, start)) {
+            return Some(cached.clone());
+        }
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let text = raw
+            .split(|b| *b == 0)
+            .filter(|part| !part.is_empty())
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if self.cmdlines.len() >= MAX_CMDLINES {
+            self.cmdlines.clear();
+        }
+        self.cmdlines.insert((pid, start), text.clone());
+        Some(text)
+    }
+
+    pub fn remember_answer(&mut self, domain: &str, ips: &[IpAddr]) {
+        if self.ip_names.len() + ips.len() > MAX_IP_NAMES {
+            self.ip_names.clear();
+        }
+        for ip in ips {
+            self.ip_names.insert(*ip, domain.to_string());
+        }
+    }
+
+    pub fn domain_of(&self, ip: &IpAddr) -> Option<String> {
+        self.ip_names.get(ip).cloned()
+    }
+
+    pub fn add_suppressed(&mut self, total: u64) {
+        if total != self.totals.events_suppressed {
+            self.totals.events_suppressed = total;
+            self.dirty = true;
+        }
+    }
+
+    pub fn record(&mut self, event: LogEvent) {
+        self.dirty = true;
+        match event.kind {
+            EventKind::Dns => {
+                self.totals.dns_queries += 1;
+                match event.verdict {
+                    EventVerdict::Blocked => self.totals.dns_blocked += 1,
+                    EventVerdict::WouldBlock => self.totals.dns_would_block += 1,
+                    EventVerdict::Allowed => {}
+                }
+                self.add_domain(&event);
+            }
+            EventKind::Connect | EventKind::Packet => {
+                match (event.kind, event.verdict) {
+                    (_, EventVerdict::WouldBlock) => self.totals.would_block += 1,
+                    (EventKind::Connect, EventVerdict::Blocked) => self.totals.connects_blocked += 1,
+                    (_, EventVerdict::Blocked) => self.totals.packets_blocked += 1,
+                    _ => {}
+                }
+                if event.verdict != EventVerdict::Allowed {
+                    self.add_destination(&event);
+                } else if let Some(domain) = event.domain.clone() {
+                    // An allowed connection to a name we resolved: the domain was contacted.
+                    let mut as_dns = event.clone();
+                    as_dns.domain = Some(domain);
+                    as_dns.answers = event.ip.into_iter().collect();
+                    self.add_domain_contact(&as_dns);
+                }
+            }
+        }
+        let wanted = match self.level {
+            LogLevel::None => false,
+            LogLevel::Blocked => event.verdict != EventVerdict::Allowed,
+            LogLevel::All => true,
+        };
+        if wanted {
+            if let Some(log) = self.log.as_mut() {
+                let line = serde_json::to_string(&event).unwrap_or_default();
+                if writeln!(log, "{line}").is_err() {
+                    // A full disk must not stop the firewall; the loss is counted in the report.
+                    self.totals.event_log_errors += 1;
+                }
+            }
+        }
+    }
+
+    fn add_domain(&mut self, event: &LogEvent) {
+        let Some(domain) = event.domain.clone() else { return };
+        if !self.domains.contains_key(&domain) && self.domains.len() >= MAX_REPORT_DOMAINS {
+            self.totals.report_overflow += 1;
+            return;
+        }
+        let entry = self.domains.entry(domain.clone()).or_insert_with(|| DomainEntry {
+            domain,
+            first_seen: event.time.clone(),
+            ..Default::default()
+        });
+        entry.count += 1;
+        // The strictest verdict seen is the one the report shows.
+        entry.verdict = entry.verdict.max(Some(event.verdict));
+        entry.rule = event.rule.clone();
+        entry.ips.extend(event.answers.iter().copied());
+        if let Some(pid) = event.pid {
+            if entry.pids.len() < MAX_PIDS_PER_ENTRY {
+                entry.pids.insert(pid);
+            }
+        }
+        entry.last_seen = event.time.clone();
+    }
+
+    fn add_domain_contact(&mut self, event: &LogEvent) {
+        if let Some(entry) = event.domain.as_ref().and_then(|d| self.domains.get_mut(d)) {
+            entry.ips.extend(event.answers.iter().copied());
+            entry.last_seen = event.time.clone();
+        }
+    }
+
+    fn add_destination(&mut self, event: &LogEvent) {
+        let key = (event.ip, event.port, event.proto.clone());
+        if !self.destinations.contains_key(&key) && self.destinations.len() >= MAX_REPORT_DESTINATIONS {
+            self.totals.report_overflow += 1;
+            return;
+        }
+        let entry = self.destinations.entry(key).or_insert_with(|| DestinationEntry {
+            ip: event.ip,
+            port: event.port,
+            proto: event.proto.clone(),
+            first_seen: event.time.clone(),
+            ..Default::default()
+        });
+        entry.count += 1;
+        entry.verdict = entry.verdict.max(Some(event.verdict));
+        entry.rule = event.rule.clone();
+        if entry.domain.is_none() {
+            entry.domain = event.domain.clone();
+        }
+        if let Some(pid) = event.pid {
+            if entry.pids.len() < MAX_PIDS_PER_ENTRY {
+                entry.pids.insert(pid);
+            }
+        }
+        if let Some(cmdline) = &event.cmdline {
+            if entry.cmdlines.len() < MAX_PIDS_PER_ENTRY {
+                entry.cmdlines.insert(cmdline.clone());
+            }
+        }
+        entry.last_seen = event.time.clone();
+    }
+
+    pub fn report(&self) -> Report {
+        Report {
+            container: self.container.clone(),
+            mode: self.mode.clone(),
+            started: self.started.clone(),
+            updated: now(),
+            domains: self.domains.values().cloned().collect(),
+            blocked_destinations: self.destinations.values().cloned().collect(),
+            totals: self.totals.clone(),
+        }
+    }
+
+    /// Writes the report if anything changed since the last write (atomic rename).
+    pub fn flush_report(&mut self) -> Result<()> {
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.flush();
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        let tmp = self.report_path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.report())?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.report_path).with_context(|| format!("writing {}", self.report_path.display()))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// Start time of a process (field 22 of /proc/<pid>/stat), which tells reused pids apart.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Renders a report for people.
+pub fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("container {} (mode {}), since {}, updated {}\n\n", report.container, report.mode, report.started, report.updated));
+    out.push_str(&format!("{:<40} {:<12} {:>6}  {:<24} {:<16} {}\n", "DOMAIN", "VERDICT", "COUNT", "RULE", "PIDS", "IPS"));
+    for d in &report.domains {
+        out.push_str(&format!(
+            "{:<40} {:<12} {:>6}  {:<24} {:<16} {}\n",
+            d.domain,
+            verdict_name(d.verdict),
+            d.count,
+            d.rule,
+            join(d.pids.iter()),
+            join(d.ips.iter()),
+        ));
+    }
+    out.push_str(&format!("\n{:<40} {:<6} {:<12} {:>6}  {:<24} {}\n", "BLOCKED DESTINATION", "PROTO", "VERDICT", "COUNT", "DOMAIN", "PIDS / CMDLINES"));
+    for d in &report.blocked_destinations {
+        let dest = match (d.ip, d.port) {
+            (Some(IpAddr::V6(ip)), Some(port)) => format!("[{ip}]:{port}"),
+            (Some(ip), Some(port)) => format!("{ip}:{port}"),
+            (Some(ip), None) => ip.to_string(),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<40} {:<6} {:<12} {:>6}  {:<24} {} {}\n",
+            dest,
+            d.proto,
+            verdict_name(d.verdict),
+            d.count,
+            d.domain.as_deref().unwrap_or("-"),
+            join(d.pids.iter()),
+            join(d.cmdlines.iter().map(|c| format!("{c:?}"))),
+        ));
+    }
+    let t = &report.totals;
+    out.push_str(&format!(
+        "\ntotals: {} DNS queries ({} blocked, {} would block), {} connects blocked, {} packets blocked, {} would block, {} events suppressed by rate limit\n",
+        t.dns_queries, t.dns_blocked, t.dns_would_block, t.connects_blocked, t.packets_blocked, t.would_block, t.events_suppressed
+    ));
+    out
+}
+
+fn verdict_name(v: Option<EventVerdict>) -> &'static str {
+    match v {
+        Some(EventVerdict::Allowed) => "allowed",
+        Some(EventVerdict::Blocked) => "blocked",
+        Some(EventVerdict::WouldBlock) => "would_block",
+        None => "-",
+    }
+}
+
+fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
+    let parts: Vec<String> = items.map(|i| i.to_string()).collect();
+    if parts.is_empty() { "-".into() } else { parts.join(",") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, verdict: EventVerdict, domain: Option<&str>, ip: Option<&str>) -> LogEvent {
+        LogEvent {
+            time: now(),
+            container: "c1".into(),
+            pid: Some(42),
+            cmdline: Some("wget http://github.com".into()),
+            comm: Some("wget".into()),
+            kind,
+            domain: domain.map(String::from),
+            ip: ip.map(|s| s.parse().unwrap()),
+            port: Some(80),
+            proto: "tcp".into(),
+            verdict,
+            rule: "block github.com".into(),
+            qtype: None,
+            answers: vec![],
+        }
+    }
+
+    #[test]
+    fn log_level_filters_lines_and_report_counts_everything() {
+        let dir = std::env::temp_dir().join(format!("cgfw-rec-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c1", LogLevel::Blocked, "enforce").unwrap();
+        rec.record(event(EventKind::Dns, EventVerdict::Allowed, Some("allowed.test"), None));
+        rec.record(event(EventKind::Dns, EventVerdict::Blocked, Some("github.com"), None));
+        rec.record(event(EventKind::Connect, EventVerdict::Blocked, None, Some("198.18.0.20")));
+        rec.flush_report().unwrap();
+        let lines = std::fs::read_to_string(event_log_path(&dir, "c1")).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(lines.contains("\"domain\":\"github.com\""));
+        let report: Report = serde_json::from_slice(&std::fs::read(report_path(&dir, "c1")).unwrap()).unwrap();
+        assert_eq!(report.domains.len(), 2);
+        assert_eq!(report.totals.dns_queries, 2);
+        assert_eq!(report.totals.dns_blocked, 1);
+        assert_eq!(report.totals.connects_blocked, 1);
+        assert_eq!(report.blocked_destinations[0].cmdlines.iter().next().unwrap(), "wget http://github.com");
+        assert!(render_table(&report).contains("github.com"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn own_cmdline_and_start_time_are_read() {
+        let mut rec_dir = std::env::temp_dir();
+        rec_dir.push(format!("cgfw-rec2-{}", std::process::id()));
+        let mut rec = Recorder::new(&rec_dir, "c2", LogLevel::None, "audit").unwrap();
+        let me = std::process::id();
+        assert!(process_start_time(me).is_some());
+        assert!(rec.cmdline(me).unwrap().len() > 0);
+        assert!(!event_log_path(&rec_dir, "c2").exists());
+        std::fs::remove_dir_all(&rec_dir).unwrap();
+    }
+}
