@@ -26,6 +26,9 @@ teardown() { teardown_common; }
 }
 
 @test "events --interval 1s: a bounded stream of stats lines" {
+	# runc's stream watches memory.events for OOM; hack/pure-v2.sh's view of a hybrid host has
+	# no memory controller in cgroup2 (it is bound to v1), which a real v2 host always has.
+	is_cgroup2_only && ! grep -qw memory /sys/fs/cgroup/cgroup.controllers && skip "no memory controller in this cgroup2 view"
 	run -124 --separate-stderr timeout 3.5 "$RUNTIME" --root "$ROOT" events --interval 1s "$c"
 	[ "${#lines[@]}" -ge 2 ] || fail "want >= 2 lines in 3.5s, got: $output"
 	for l in "${lines[@]}"; do
