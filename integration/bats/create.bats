@@ -23,7 +23,7 @@ teardown() { teardown_common; }
 	[ "$pid" -gt 0 ]
 	pid_alive "$pid"
 	# The init process has not exec'd the user's command yet.
-	! grep -q sleep "/proc/$pid/cmdline"
+	if grep -q sleep "/proc/$pid/cmdline"; then fail "init already runs the command before start"; fi
 }
 
 @test "create: bundle defaults to the current directory" {

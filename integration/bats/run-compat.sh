@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# run-compat.sh [--pure-v2] [--with-long] [BATS_ARGS...]: the runc-compatibility suite
+# (every integration/bats/*.bats except the firewall ones) against $RUNTIME
+# (default <repo>/target/release/cgfw-runc; RUNTIME=/usr/sbin/runc validates the suite itself).
+#   --pure-v2    run it inside hack/pure-v2.sh (cgroup2-only view of a hybrid host)
+#   --with-long  also the long leak test (CGFW_LONG=1)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+WRAP=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--pure-v2) WRAP=("$REPO/hack/pure-v2.sh"); shift ;;
+	--with-long) export CGFW_LONG=1; shift ;;
+	*) break ;;
+	esac
+done
+files=()
+for f in "$HERE"/*.bats; do
+	case "$(basename "$f")" in firewall*.bats | *_firewall.bats) continue ;; esac
+	files+=("$f")
+done
+cd "$REPO"
+exec "${WRAP[@]}" bats "$@" "${files[@]}"
