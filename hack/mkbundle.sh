@@ -11,6 +11,7 @@
 #   --terminal            process.terminal = true (default false)
 #   --nameserver IP       add "nameserver IP" to the rootfs /etc/resolv.conf (repeatable;
 #                         default: an empty resolv.conf, never the host's)
+#   --resolv-conf FILE    use FILE's content as the rootfs /etc/resolv.conf
 #   --rw                  writable rootfs (default read-only, as `runc spec`)
 #   --env K=V             add an environment variable (repeatable)
 #   --hostname NAME       hostname (default: runc, as `runc spec`)
@@ -39,6 +40,7 @@ READONLY=true
 HOSTNAME_=runc
 ANNOTATIONS=()
 NAMESERVERS=()
+RESOLV_FILE=""
 ENVS=()
 
 while [ $# -gt 0 ]; do
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
 		ANNOTATIONS+=("$2"); shift 2 ;;
 	--terminal) TERMINAL=true; shift ;;
 	--nameserver) NAMESERVERS+=("$2"); shift 2 ;;
+	--resolv-conf) RESOLV_FILE=$2; shift 2 ;;
 	--rw) READONLY=false; shift ;;
 	--env) ENVS+=("$2"); shift 2 ;;
 	--hostname) HOSTNAME_=$2; shift 2 ;;
@@ -146,6 +149,9 @@ if [ -e "$DIR/rootfs" ]; then
 fi
 cp -a "$TEMPLATE/rootfs" "$DIR/rootfs"
 
+if [ -n "$RESOLV_FILE" ]; then
+	cat "$RESOLV_FILE" >"$DIR/rootfs/etc/resolv.conf"
+fi
 if [ ${#NAMESERVERS[@]} -gt 0 ]; then
 	printf 'nameserver %s\n' "${NAMESERVERS[@]}" >"$DIR/rootfs/etc/resolv.conf"
 fi
