@@ -587,3 +587,32 @@ fn is_cgfw_key_is_wide() {
     assert!(!is_cgfw_key("cgf"));
     assert!(!is_cgfw_key(""));
 }
+
+#[test]
+fn rebinding_guard_with_cidr_override() {
+    use crate::special_address_reason;
+    // The proxy drops a special answer unless an allow CIDR (not blocked) covers it.
+    let p = policy(&[
+        (
+            "cgfw.io/allow",
+            "metadata.test, 169.254.169.254, 127.0.0.0/8",
+        ),
+        ("cgfw.io/block", "127.0.0.1"),
+    ]);
+    let accept = |a: &str| special_address_reason(ip(a)).is_none() || p.cidr_allows(ip(a));
+    assert!(accept("169.254.169.254"));
+    assert!(accept("::ffff:169.254.169.254"));
+    assert!(accept("127.0.0.2"));
+    assert!(!accept("127.0.0.1"), "block CIDR wins over the allow CIDR");
+    assert!(!accept("169.254.1.1"));
+    assert!(accept("10.0.0.1"), "private addresses are not special");
+}
+
+#[test]
+fn decision_serialises_for_events() {
+    let p = policy(&[("cgfw.io/allow", "example.com")]);
+    let json = serde_json::to_string(&p.decide_domain("www.example.com")).unwrap();
+    assert_eq!(json, r#"{"verdict":"allow","rule":"allow example.com"}"#);
+    let json = serde_json::to_string(&p.decide_domain("other.test")).unwrap();
+    assert_eq!(json, r#"{"verdict":"block","rule":null}"#);
+}
