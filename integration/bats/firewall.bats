@@ -44,20 +44,21 @@ deploy_script() {
 # field NAME: the value of NAME=... in $output (first match).
 field() { grep -o "$1=[^ ]*" <<<"$output" | head -n1 | cut -d= -f2; }
 
-# check_seed_block_events: github.com query blocked, attributed to the step-2 wget.
+# check_github_blocked ID VERDICT: the github.com queries (A and AAAA) are logged with the
+# step-2 wget's command line, exactly, and one pid. Events carry host pids; the script only
+# knows container-namespace pids, so here the pid is checked for consistency (one process, not
+# the step-1 wget's); "exec --pid-file" tests below check it exactly.
 check_github_blocked() {
-	local id=$1 want_verdict=${2:-blocked} p2
-	p2=$(grep -o 'step2 rc=[0-9]* pid=[0-9]*' <<<"$output" | grep -o 'pid=[0-9]*' | cut -d= -f2)
-	[ -n "$p2" ] || fail "no step2 pid in output: $output"
+	local id=$1 want_verdict=${2:-blocked}
 	run -0 events "$id" '.kind == "dns" and .domain == "github.com"'
 	[ -n "$output" ] || fail "no github.com dns event in $(cat "$(evlog "$id")")"
-	# Every github.com query (A and AAAA) is the wget's, with its exact command line.
-	jq -se --argjson pid "$p2" --arg v "$want_verdict" '
-		length >= 1 and all(.[];
-			.pid == $pid and .cmdline == "wget -q -O- http://github.com/" and .comm == "wget"
+	jq -se --arg v "$want_verdict" '
+		length >= 1 and ([.[].pid] | unique | length == 1) and all(.[];
+			(.pid | type == "number" and . > 1) and .cmdline == "wget -q -O- http://github.com/" and .comm == "wget"
 			and .verdict == $v and .port == 53 and .proto == "udp"
-			and (.rule | test("github.com")) and (.time | test("^[0-9]{4}-")) and .container != null)
-	' <<<"$output" >/dev/null || fail "github.com events wrong (want pid $p2, verdict $want_verdict): $output"
+			and (.rule | test("github.com")) and (.time | test("^[0-9]{4}-")) and .container == "'"$id"'")
+	' <<<"$output" >/dev/null || fail "github.com events wrong (want verdict $want_verdict): $output"
+	GITHUB_PID=$(head -n1 <<<"$output" | jq .pid)
 }
 
 @test "seed: block github.com: allowed.test fetched, github.com fails fast, attributed, reported" {
@@ -72,18 +73,18 @@ check_github_blocked() {
 	[[ $out != *$'\ngithub.com\n'* ]] || fail "github.com body reached the container: $out"
 	elapsed_lt "$(field t0)" "$(field t1)" 3 || fail "github.com failure took >= 3 s: $out"
 	check_github_blocked "$c" blocked
-	# allowed.test: allowed query, attributed to the first wget (no event at log=blocked).
+	# allowed.test: allowed query (no event at log=blocked).
 	run -0 events "$c" '.domain == "allowed.test"'
 	[ -z "$output" ] || fail "log=blocked (default) wrote allowed events: $output"
 	# Report, after delete (run removed the container): both domains with verdicts.
 	run -0 --separate-stderr frt report "$c"
-	local report=$output p1
-	p1=$(grep -o 'step1 rc=0 pid=[0-9]*' <<<"$out" | cut -d= -f3)
-	jq -e --arg c "$c" --argjson p1 "$p1" '
+	local report=$output
+	jq -e --arg c "$c" --argjson gp "$GITHUB_PID" '
 		.container == $c and .mode == "enforce"
 		and ([.domains[] | select(.domain == "allowed.test")][0] | .verdict == "allowed" and .count >= 1
-			and (.ips | index("198.18.0.10")) and (.pids | index($p1)))
-		and ([.domains[] | select(.domain == "github.com")][0] | .verdict == "blocked" and .count >= 1 and (.ips | length) == 0)
+			and (.ips | index("198.18.0.10")) and (.pids | length) == 1 and (.pids | index($gp) | not))
+		and ([.domains[] | select(.domain == "github.com")][0] | .verdict == "blocked" and .count >= 1
+			and (.ips | length) == 0 and .pids == [$gp])
 		and .totals.dns_blocked >= 1 and .totals.dns_queries >= 2
 	' <<<"$report" >/dev/null || fail "report wrong: $report"
 	run -0 --separate-stderr frt report --format table "$c"
@@ -100,10 +101,8 @@ check_github_blocked() {
 	grep -qx allowed.test <<<"$output" || fail "no allowed.test body: $output"
 	[[ $output =~ step2\ rc=[1-9] ]] || fail "github.com fetch did not fail: $output"
 	elapsed_lt "$(field t0)" "$(field t1)" 3 || fail "github.com failure took >= 3 s: $output"
-	local p2
-	p2=$(grep -o 'step2 rc=[0-9]* pid=[0-9]*' <<<"$output" | grep -o 'pid=[0-9]*' | cut -d= -f2)
 	run -0 events "$c" '.kind == "dns" and .domain == "github.com"'
-	jq -se --argjson pid "$p2" 'length >= 1 and all(.[]; .pid == $pid and .cmdline == "wget -q -O- http://github.com/"
+	jq -se 'length >= 1 and ([.[].pid] | unique | length == 1) and all(.[]; .cmdline == "wget -q -O- http://github.com/"
 		and .verdict == "blocked" and (.rule | length) > 0)' <<<"$output" >/dev/null ||
 		fail "github.com events wrong: $output"
 	run -0 --separate-stderr frt report "$c"
@@ -135,11 +134,9 @@ check_github_blocked() {
 	run -0 frt run --bundle "$TEST_DIR/b" "$c"
 	[[ $output == *"rc=0"* ]] || fail "audit mode blocked the connect: $output"
 	grep -qx evil.test <<<"$output" || fail "no evil.test body: $output"
-	local pid
-	pid=$(field pid)
 	run -0 events "$c" ".kind == \"connect\" and .ip == \"$FW_EVIL4\""
-	jq -se --argjson pid "$pid" 'length >= 1 and .[0].verdict == "would_block" and .[0].port == 80 and .[0].pid == $pid' \
-		<<<"$output" >/dev/null || fail "want a would_block connect event from pid $pid: $output; log: $(cat "$(evlog "$c")")"
+	jq -se 'length >= 1 and (.[0] | .verdict == "would_block" and .port == 80 and .comm == "wget" and (.pid | type) == "number")' \
+		<<<"$output" >/dev/null || fail "want a would_block connect event from wget: $output; log: $(cat "$(evlog "$c")")"
 }
 
 @test "hardcoded IP of a non-allowed host: EPERM at connect, connect event with pid" {
@@ -150,13 +147,11 @@ check_github_blocked() {
 	[[ $output =~ rc=[1-9] ]] || fail "wget did not fail: $output"
 	[[ $output == *"connect $FW_EVIL4: Operation not permitted"* && $output == *rc2=3* ]] || fail "getconn: want EPERM at connect: $output"
 	[[ $output != *evil.test* ]] || fail "evil.test body reached the container: $output"
-	local pid
-	pid=$(field pid)
 	run -0 events "$c" ".kind == \"connect\" and .ip == \"$FW_EVIL4\""
-	jq -se --argjson pid "$pid" '
-		length >= 2 and (.[0] | .verdict == "blocked" and .port == 80 and .proto == "tcp" and .pid == $pid and .comm == "wget"
-			and (.rule | length) > 0)
-	' <<<"$output" >/dev/null || fail "want blocked connect events (first from wget pid $pid): $output"
+	jq -se '
+		length >= 2 and (.[0] | .verdict == "blocked" and .port == 80 and .proto == "tcp" and .comm == "wget"
+			and (.rule | length) > 0) and (.[1].comm == "getconn-musl") and .[0].pid != .[1].pid
+	' <<<"$output" >/dev/null || fail "want blocked connect events from wget and getconn-musl: $output"
 	run -0 --separate-stderr frt report "$c"
 	jq -e --arg ip "$FW_EVIL4" '[.blocked_destinations[] | select(.ip == $ip and .port == 80)][0]
 		| .verdict == "blocked" and .count >= 2' <<<"$output" >/dev/null || fail "report lacks the destination: $output"
@@ -169,11 +164,12 @@ check_github_blocked() {
 # issue requires "every blocked attempt is logged with the pid and command line that made it".
 @test "hardcoded IP: the connect event names the command line of a process that exited at once" {
 	fwbundle "$TEST_DIR/b" --annotation cgfw.io/allow=allowed.test \
-		--args "sh -c 'wget -q -O- http://$FW_EVIL4/; sleep 1'"
+		--args "sh -c 'for i in 1 2 3 4 5; do wget -q -O- http://$FW_EVIL4/\$i; done; sleep 1'"
 	run -0 frt run --bundle "$TEST_DIR/b" "$c"
 	run -0 events "$c" ".kind == \"connect\" and .ip == \"$FW_EVIL4\""
-	jq -se 'length >= 1 and .[0].cmdline == "wget -q -O- http://198.18.0.30/"' <<<"$output" >/dev/null ||
-		fail "BUG: connect event lacks the command line: $output"
+	jq -se 'length == 5 and ([.[].cmdline] | sort) == ["wget -q -O- http://198.18.0.30/1", "wget -q -O- http://198.18.0.30/2",
+		"wget -q -O- http://198.18.0.30/3", "wget -q -O- http://198.18.0.30/4", "wget -q -O- http://198.18.0.30/5"]' \
+		<<<"$output" >/dev/null || fail "BUG: connect events lack the command line: $output"
 }
 
 @test "allowed CIDR works without DNS (no nameserver); other addresses EPERM" {
@@ -204,6 +200,35 @@ start_fw_sleeper() {
 	frt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
 	frt start "$c" || fail "start failed"
 	wait_status "$c" running 10
+}
+
+@test "attribution: concurrent execs, every query logged with its process's exact pid and cmdline" {
+	start_fw_sleeper cgfw.io/allow=allowed.test cgfw.io/log=all
+	# (Loop variable k, not i: bats 1.8's `run -N` clobbers a global $i.)
+	local k pids=()
+	for k in 1 2 3 4 5 6; do
+		spawn "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" exec --pid-file "$TEST_DIR/pid$k" "$c" \
+			getconn-musl "q$k.evil.test"
+		pids+=("$BG_PID")
+		spawn "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" exec --pid-file "$TEST_DIR/apid$k" "$c" \
+			getconn-glibc "a$k.allowed.test"
+		pids+=("$BG_PID")
+	done
+	for k in "${pids[@]}"; do wait "$k" || true; done
+	for k in 1 2 3 4 5 6; do
+		local p a
+		p=$(cat "$TEST_DIR/pid$k") a=$(cat "$TEST_DIR/apid$k")
+		run -0 wait_event "$c" ".domain == \"q$k.evil.test\""
+		run -0 events "$c" ".domain == \"q$k.evil.test\""
+		jq -se --argjson p "$p" --arg cmd "getconn-musl q$k.evil.test" \
+			'length >= 1 and all(.[]; .kind == "dns" and .verdict == "blocked" and .pid == $p and .cmdline == $cmd)' \
+			<<<"$output" >/dev/null || fail "q$k.evil.test: want pid $p: $output"
+		run -0 wait_event "$c" ".domain == \"a$k.allowed.test\""
+		run -0 events "$c" ".domain == \"a$k.allowed.test\" and .kind == \"dns\""
+		jq -se --argjson p "$a" --arg cmd "getconn-glibc a$k.allowed.test" \
+			'length >= 1 and all(.[]; .verdict == "allowed" and .pid == $p and .cmdline == $cmd and (.answers | length) >= 1)' \
+			<<<"$output" >/dev/null || fail "a$k.allowed.test: want pid $a: $output"
+	done
 }
 
 @test "DNS over TCP (v4 and v6 transport): allowed answered and opens the address; blocked NXDOMAIN" {
@@ -294,6 +319,8 @@ start_fw_sleeper() {
 		esac
 		fwbundle "$TEST_DIR/b$n" --annotation "$ann" --annotation cgfw.io/log=all
 		run -1 frt create --bundle "$TEST_DIR/b$n" "$id"
+		# stderr is runc's logrus text format (msg="..." with \" escapes): compare unescaped.
+		output=${output//\\\"/\"}
 		[[ $output == *"$want"* ]] || fail "message for '$ann' should contain '$want': $output"
 		run -1 rt state "$id"
 		assert_clean "$id"
@@ -406,18 +433,18 @@ start_fw_sleeper() {
 		echo "state_dirs=$(find "$ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
 		echo "logs_open=$(find /proc/[0-9]*/fd -lname "$LOGS/*" 2>/dev/null | wc -l)"
 	}
-	local before after i id pid deadline=$((SECONDS + 600)) netns=()
+	local before after cyc id pid deadline=$((SECONDS + 600)) netns=()
 	before=$(count_state)
-	for i in $(seq 1 100); do
-		[ "$SECONDS" -lt "$deadline" ] || fail "cycles too slow: $i after ${SECONDS}s"
-		id=${ID_PREFIX}-l$i
-		frt create --bundle "$TEST_DIR/b" "$id" >/dev/null || fail "cycle $i: create"
+	for cyc in $(seq 1 100); do
+		[ "$SECONDS" -lt "$deadline" ] || fail "cycles too slow: $cyc after ${SECONDS}s"
+		id=${ID_PREFIX}-l$cyc
+		frt create --bundle "$TEST_DIR/b" "$id" >/dev/null || fail "cycle $cyc: create"
 		pid=$(rt state "$id" | jq .pid)
 		netns+=("$(stat -L -c %i "/proc/$pid/ns/net")")
-		frt start "$id" || fail "cycle $i: start"
-		wait_status "$id" stopped 10 || fail "cycle $i: not stopped"
-		frt delete "$id" || fail "cycle $i: delete"
-		[ -z "$(fw_leftovers "$id")" ] || fail "cycle $i left: $(fw_leftovers "$id")"
+		frt start "$id" || fail "cycle $cyc: start"
+		wait_status "$id" stopped 10 || fail "cycle $cyc: not stopped"
+		frt delete "$id" || fail "cycle $cyc: delete"
+		[ -z "$(fw_leftovers "$id")" ] || fail "cycle $cyc left: $(fw_leftovers "$id")"
 	done
 	sleep 0.5
 	after=$(count_state)
@@ -428,7 +455,7 @@ start_fw_sleeper() {
 	local live
 	live=$(lsns -n -t net -o NS 2>/dev/null | tr -d ' ')
 	for i in "${netns[@]}"; do
-		! grep -qx "$i" <<<"$live" || fail "netns $i of a deleted container is still alive"
+		! grep -qx "$cyc" <<<"$live" || fail "netns $cyc of a deleted container is still alive"
 	done
 	[ "$(printf '%s\n' "${netns[@]}" | sort -u | wc -l)" -eq 100 ] || fail "expected 100 distinct netns"
 	echo "100 cycles in ${SECONDS}s" >&3

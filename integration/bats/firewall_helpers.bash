@@ -146,7 +146,8 @@ cgroup_dirs_of_pid() {
 # v1_cgroup_file PID CONTROLLER FILE: path of FILE in the v1 CONTROLLER cgroup of PID.
 v1_cgroup_file() {
 	local path
-	path=$(awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' "/proc/$1/cgroup" | head -n1)
+	# Lines are ID:CONTROLLERS:PATH, and PATH may itself contain ':' (":youki:ID").
+	path=$(awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) { sub(/^[^:]*:[^:]*:/, ""); print } }' "/proc/$1/cgroup" | head -n1)
 	[ -n "$path" ] || return 1
 	# The hierarchy may be mounted as cpu,cpuacct or separately.
 	local m
