@@ -41,7 +41,7 @@ teardown() { teardown_common; }
 	run -0 rt kill "$c" KILL
 	local rc=0
 	wait "$BG_PID" || rc=$?
-	[ "$rc" -eq 137 ] || fail "run exited $rc, want 137"
+	[ "$rc" -eq 137 ] || fail "run exited $rc, want 137; its output: $(cat "$SPAWN_OUT" "${SPAWN_OUT%.out}.err")"
 }
 
 @test "run: TERM handled by the init -> its exit code (42)" {
@@ -52,7 +52,7 @@ teardown() { teardown_common; }
 	run -0 rt kill "$c" TERM
 	local rc=0
 	wait "$BG_PID" || rc=$?
-	[ "$rc" -eq 42 ] || fail "run exited $rc, want 42"
+	[ "$rc" -eq 42 ] || fail "run exited $rc, want 42; its output: $(cat "$SPAWN_OUT" "${SPAWN_OUT%.out}.err")"
 }
 
 @test "run --detach: returns at once, container running" {
