@@ -22,13 +22,14 @@ FW_EVIL6=fd00:cf::30
 FW_FAR4=198.19.0.40
 FW_PIN_ROOT=/sys/fs/bpf/cgfw
 
-# fw_setup_file: call from setup_file(). Builds the tools and brings the world up.
+# fw_setup_file [TAG]: call from setup_file(). Builds the tools and brings the world up
+# (named TAG<pid>; default TAG fw; one world per file, so files may run in parallel).
 fw_setup_file() {
 	require_runtime
 	export FW_TOOLS=$BATS_FILE_TMPDIR/tools
 	"$REPO_ROOT/integration/tools/build.sh" "$FW_TOOLS"
 	# <= 31 chars, unique per run; interfaces live inside the world's own namespaces.
-	export FW_WORLD=fw$(printf '%x' "$$")
+	export FW_WORLD=${1:-fw}$(printf '%x' "$$")
 	"$WORLD" up "$FW_WORLD" >/dev/null
 	export FW_NETNS=/run/netns/$FW_WORLD-c
 }
