@@ -9,8 +9,10 @@
 # round runs every runtime once, in an order that rotates from round to round. Prints
 # per-runtime median, p90 and mean in ms and the ratios cgfw-runc/youki and cgfw-runc/runc.
 #
-# --policy adds a row "cgfw-runc+policy": the same bundle with cgfw.io/* annotations
-# (prints n/a while the runtime cannot run it).
+# --policy adds a row "cgfw-runc+policy": the same bundle (its own new, empty network
+# namespace) with `cgfw.io/allow: allowed.test`, so every sample also spawns the firewall
+# sidecar, loads/attaches/pins the BPF programs, and stops it and unpins on delete. No traffic
+# is needed. The row is n/a (with the runtime's errors) if a warm-up cycle fails.
 #
 # Runtimes: CGFW_RUNC (default <repo>/target/release/cgfw-runc), RUNC (default runc on PATH),
 # YOUKI (default <repo>/.tools/bin/youki, else youki on PATH; installed there with
@@ -83,10 +85,10 @@ add youki "$YOUKI" "$WORK/bundle"
 add runc "$RUNC" "$WORK/bundle"
 if [ "$POLICY" = 1 ]; then
 	"$REPO/hack/mkbundle.sh" "$WORK/bundle-policy" --args "sh -c true" \
-		--annotation "cgfw.io/allow=allowed.test, github.com, 198.18.0.0/24" \
-		--annotation "cgfw.io/dns-upstream=198.18.0.2" \
-		--nameserver 198.18.0.2 >/dev/null
+		--annotation "cgfw.io/allow=allowed.test" >/dev/null
 	add cgfw-runc+policy "$CGFW_RUNC" "$WORK/bundle-policy"
+	# The sidecar's event log and report: a private dir, not /var/log/cgfw.
+	export CGFW_LOG_DIR=$WORK/cgfw-logs
 fi
 [ ${#NAMES[@]} -ge 1 ] || { echo "lifecycle: no runtime to measure" >&2; exit 1; }
 
