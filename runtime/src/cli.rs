@@ -41,8 +41,8 @@ pub struct GlobalOpts {
     /// Accepted for runc compatibility; checkpoint/restore is not supported
     #[arg(long, global = true, hide = true)]
     pub criu: Option<PathBuf>,
-    /// Accepted for runc compatibility: only `false`/`auto` as root are meaningful here
-    #[arg(long, global = true, hide = true, value_parser = ["true", "false", "auto"])]
+    /// Accepted for runc compatibility (before the command, as runc takes it); ignored
+    #[arg(long, hide = true, value_parser = ["true", "false", "auto"])]
     pub rootless: Option<String>,
     /// Directory for firewall event logs and audit reports
     #[arg(long, global = true, env = "CGFW_LOG_DIR", default_value = "/var/log/cgfw")]
@@ -74,7 +74,7 @@ pub enum Command {
     /// Thaw a paused container
     Resume(liboci_cli::Resume),
     /// Print container events and resource statistics
-    Events(liboci_cli::Events),
+    Events(EventsArgs),
     /// Print the features this runtime supports as JSON
     Features(liboci_cli::Features),
     /// Write a default config.json into the bundle
@@ -101,6 +101,38 @@ pub struct KillArgs {
     /// Signal name (TERM, SIGTERM, RTMIN+3) or number
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Stats collection interval, as a duration (5s, 500ms, 1m)
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Print the container's stats once and exit
+    #[arg(long)]
+    pub stats: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
+
+/// Go-style durations as runc takes them: a number with ns, us, ms, s, m or h.
+pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("invalid duration {raw:?}"))?;
+    let seconds = match unit {
+        "ns" => value / 1e9,
+        "us" | "µs" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration {raw:?}: missing or unknown unit")),
+    };
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("duration {raw} must be greater than 0"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Args, Debug)]
@@ -133,4 +165,25 @@ pub struct PolicyCheckArgs {
 #[derive(Args, Debug)]
 pub struct SidecarArgs {
     pub container_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_runc_takes_them() {
+        assert_eq!(parse_duration("5s").unwrap(), std::time::Duration::from_secs(5));
+        assert_eq!(parse_duration("500ms").unwrap(), std::time::Duration::from_millis(500));
+        assert_eq!(parse_duration("1m").unwrap(), std::time::Duration::from_secs(60));
+        for bad in ["", "5", "s", "0s", "-1s", "1x"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

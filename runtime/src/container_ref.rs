@@ -38,7 +38,19 @@ pub fn load(root: &Path, id: &str) -> Result<Container> {
     if !dir.join("state.json").exists() {
         bail!("container does not exist");
     }
-    let mut container = Container::load(dir).with_context(|| format!("loading state of container {id}"))?;
+    // libcontainer rewrites state.json in place (truncate, then write): a reader can catch it
+    // empty or half written. Retry briefly before calling it corrupt.
+    let mut attempt = 0;
+    let mut container = loop {
+        match Container::load(dir.clone()) {
+            Ok(container) => break container,
+            Err(_) if attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e).with_context(|| format!("loading state of container {id}")),
+        }
+    };
     container.refresh_status().with_context(|| format!("refreshing status of container {id}"))?;
     Ok(container)
 }

@@ -18,7 +18,8 @@ const NAMES: &[(&str, i32)] = &[
 pub fn parse_signal(raw: &str) -> Result<i32> {
     let invalid = || anyhow::anyhow!("unknown signal {raw:?}");
     if let Ok(number) = raw.parse::<i32>() {
-        if (1..=libc::SIGRTMAX()).contains(&number) {
+        // 0 is runc's "is it alive" probe: nothing is delivered.
+        if (0..=libc::SIGRTMAX()).contains(&number) {
             return Ok(number);
         }
         bail!(invalid());
@@ -56,6 +57,7 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
         assert_eq!(parse_signal("sigterm").unwrap(), 15);
         assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("0").unwrap(), 0);
         assert_eq!(parse_signal("RTMIN").unwrap(), libc::SIGRTMIN());
         assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
         assert_eq!(parse_signal("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
@@ -63,7 +65,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_out_of_range() {
-        for bad in ["", "0", "-1", "65", "FOO", "SIG", "RTMIN+100", "RTMAX-x", "9x"] {
+        for bad in ["", "-1", "65", "FOO", "SIG", "RTMIN+100", "RTMAX-x", "9x"] {
             assert!(parse_signal(bad).is_err(), "{bad} accepted");
         }
     }

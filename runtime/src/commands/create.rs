@@ -43,7 +43,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     container_ref::validate_id(opts.id)?;
     let root = super::ensure_root(global)?;
     if container_ref::exists(&root, opts.id)? {
-        anyhow::bail!("container with id exists: {}", opts.id);
+        anyhow::bail!("container with given ID already exists");
     }
     let bundle = std::fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;

@@ -19,6 +19,17 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
     }
     let record = firewall::Record::load(&dir);
     let mut container = container_ref::load(&global.root, id)?;
-    container.delete(force)?;
+    let status = container.status();
+    use libcontainer::container::ContainerStatus;
+    match status {
+        ContainerStatus::Stopped => container.delete(force)?,
+        // As runc: a created container that never ran is killed and deleted without --force.
+        ContainerStatus::Created => container.delete(true)?,
+        _ if force => container.delete(true)?,
+        _ => anyhow::bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            super::state::status_name(status)
+        ),
+    }
     firewall::teardown(id, record)
 }

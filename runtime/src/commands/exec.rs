@@ -1,4 +1,5 @@
 use anyhow::Result;
+use libcontainer::container::ContainerStatus;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
@@ -8,8 +9,12 @@ use crate::{container_ref, firewall};
 
 pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let container = container_ref::load(&global.root, &args.container_id)?;
-    if !container.can_exec() {
-        anyhow::bail!("cannot exec in a stopped container");
+    match container.status() {
+        ContainerStatus::Running => {}
+        ContainerStatus::Paused if args.ignore_paused => {}
+        ContainerStatus::Paused => anyhow::bail!("cannot exec in a paused container (use --ignore-paused)"),
+        ContainerStatus::Created => anyhow::bail!("cannot exec in a container that has not been started"),
+        _ => anyhow::bail!("cannot exec in a stopped container"),
     }
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");

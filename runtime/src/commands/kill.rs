@@ -1,34 +1,40 @@
 use anyhow::{bail, Result};
-use libcontainer::signal::Signal;
+use libcontainer::container::ContainerStatus;
+use nix::errno::Errno;
 
 use crate::cli::{GlobalOpts, KillArgs};
 use crate::{container_ref, signals};
 
+/// Delivers the signal ourselves instead of through libcontainer's `kill`, which records the
+/// container as stopped after any signal (even USR1) and rewrites state.json non-atomically
+/// while other commands may be reading it.
 pub fn kill(global: &GlobalOpts, args: KillArgs) -> Result<()> {
     let number = signals::parse_signal(&args.signal)?;
     let mut container = container_ref::load(&global.root, &args.container_id)?;
-    if !container.can_kill() {
+    let status = container.status();
+    if !matches!(status, ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused) {
         bail!("container not running");
     }
-    match Signal::try_from(number) {
-        Ok(signal) => container.kill(signal, args.all)?,
-        // Real-time signals are beyond libcontainer's Signal type: deliver them ourselves.
-        Err(_) => {
-            let pids = if args.all {
-                super::ps::container_pids(&container)?
-            } else {
-                container.pid().map(|p| p.as_raw()).into_iter().collect()
-            };
-            for pid in pids {
-                // SAFETY: plain kill(2) with a validated signal number.
-                if unsafe { libc::kill(pid, number) } != 0 {
-                    let err = std::io::Error::last_os_error();
-                    if err.raw_os_error() != Some(libc::ESRCH) {
-                        bail!("sending signal {number} to {pid}: {err}");
-                    }
-                }
+    let pids = if args.all {
+        super::ps::container_pids(&container)?
+    } else {
+        container.pid().map(|p| p.as_raw()).into_iter().collect()
+    };
+    for pid in pids {
+        // SAFETY: kill(2) with a validated signal number (0 only checks the process exists).
+        if unsafe { libc::kill(pid, number) } != 0 {
+            let err = Errno::last();
+            if err != Errno::ESRCH {
+                bail!("sending signal {number} to {pid}: {err}");
+            }
+            if !args.all {
+                bail!("container not running");
             }
         }
+    }
+    // A frozen process only acts on SIGKILL once thawed (cgroup v1 freezer), as runc does.
+    if number == libc::SIGKILL && status == ContainerStatus::Paused {
+        container.resume()?;
     }
     Ok(())
 }

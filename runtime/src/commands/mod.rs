@@ -37,7 +37,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill(args) => ok(kill::kill(&global, args)),
         Command::Delete(args) => ok(delete::delete(&global, args)),
         Command::Run(args) => run::run(&global, args),
-        Command::Exec(args) => exec::exec(&global, args),
+        // runc reports a failed exec (no container, no binary, paused) with status 255.
+        Command::Exec(args) => exec::exec(&global, args).or_else(|err| {
+            crate::logging::fatal(&err);
+            Ok(255)
+        }),
         Command::Ps(args) => ok(ps::ps(&global, args)),
         Command::List(args) => ok(list::list(&global, args)),
         Command::Pause(args) => ok(pause::pause(&global, args)),

@@ -49,7 +49,10 @@ pub fn run(global: &GlobalOpts, args: liboci_cli::Run) -> Result<i32> {
     let _ = forward_thread.join();
     let code = code?;
     if !args.keep {
-        delete_container(global, &args.container_id, true)?;
+        // The container's exit code is what the caller asked for; a cleanup problem is logged.
+        if let Err(err) = delete_container(global, &args.container_id, true) {
+            crate::logging::warn(&format!("deleting container {}: {err:#}", args.container_id));
+        }
     }
     Ok(code)
 }

@@ -328,6 +328,8 @@ fn record_kernel_event(policy: &Policy, recorder: &mut Recorder, event: ebpf::Ev
         rule,
         qtype: None,
         answers: vec![],
+        cnames: vec![],
+        dropped: vec![],
     };
     recorder.record(log_event);
 }

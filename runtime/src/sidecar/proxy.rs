@@ -5,7 +5,7 @@
 //! Runs on a single-threaded runtime (`spawn_local`), so shared state is `Rc<RefCell<..>>`.
 
 use std::cell::RefCell;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -136,9 +136,11 @@ impl Proxy {
             port: Some(53),
             proto: if proto == Proto::Udp { "udp".into() } else { "tcp".into() },
             verdict: EventVerdict::Allowed,
-            rule: decision.rule_name().to_string(),
+            rule: rule_text(&decision),
             qtype: Some(query.qtype.to_string()),
             answers: vec![],
+            cnames: vec![],
+            dropped: vec![],
         };
         let reply = match action {
             Action::Deny => {
@@ -150,9 +152,11 @@ impl Proxy {
                     event.verdict = EventVerdict::WouldBlock;
                 }
                 match self.resolve(&query.message).await {
-                    Ok((message, addresses)) => {
-                        event.answers = addresses;
-                        dns::encode_for_client(&message, udp_limit)
+                    Ok(checked) => {
+                        event.answers = checked.addresses.iter().map(|(ip, _)| *ip).collect();
+                        event.cnames = checked.chain;
+                        event.dropped = checked.dropped;
+                        dns::encode_for_client(&checked.message, udp_limit)
                     }
                     Err(err) => {
                         event.rule = format!("{} (upstream failed: {err:#})", event.rule);
@@ -170,7 +174,7 @@ impl Proxy {
     }
 
     /// Forwards upstream, checks the answer and opens the firewall for its addresses.
-    async fn resolve(&self, query: &Message) -> Result<(Message, Vec<IpAddr>)> {
+    async fn resolve(&self, query: &Message) -> Result<dns::CheckedAnswer> {
         let request = query.to_vec().context("encoding query")?;
         let bytes = self.forward(&request).await?;
         let checked = dns::check_answer(&self.policy, query, &bytes)?;
@@ -180,8 +184,7 @@ impl Proxy {
             // that follows can never race ahead of it.
             self.firewall.allow_ip(*ip, ttl).with_context(|| format!("allowing {ip}"))?;
         }
-        let addresses = checked.addresses.iter().map(|(ip, _)| *ip).collect();
-        Ok((checked.message, addresses))
+        Ok(checked)
     }
 
     async fn forward(&self, request: &[u8]) -> Result<Vec<u8>> {
@@ -201,6 +204,15 @@ impl Proxy {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no upstream answered")))
+    }
+}
+
+/// The rule an event names: the matching rule, else the default that applied.
+fn rule_text(decision: &policy::Decision) -> String {
+    match (&decision.rule, decision.verdict) {
+        (Some(rule), _) => rule.clone(),
+        (None, policy::Verdict::Allow) => "default allow (no cgfw.io/allow list)".into(),
+        (None, policy::Verdict::Block) => "default deny (not in cgfw.io/allow)".into(),
     }
 }
 

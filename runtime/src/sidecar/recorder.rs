@@ -56,6 +56,12 @@ pub struct LogEvent {
     pub qtype: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub answers: Vec<IpAddr>,
+    /// DNS only: CNAME targets followed from the question name.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cnames: Vec<String>,
+    /// DNS only: answer records the proxy refused (off the CNAME chain, rebinding guard).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dropped: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -442,6 +448,8 @@ mod tests {
             rule: "block github.com".into(),
             qtype: None,
             answers: vec![],
+            cnames: vec![],
+            dropped: vec![],
         }
     }
 
