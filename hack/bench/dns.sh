@@ -144,7 +144,6 @@ sleep 1.2
 q1=$(proxy_queries)
 RSS_END=$(rss_kib VmRSS)
 HWM_END=$(rss_kib VmHWM)
-PERF_SIDECAR=$SIDECAR
 
 # Memory: a fresh container, 10k queries for 10k distinct names through its proxy (and the
 # proof that it is the proxy that answered them).
