@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# integration/run.sh: every end-to-end suite against the built runtime (target/release/cgfw-runc),
+# on this host's cgroup layout and again in a pure cgroup v2 view (hack/pure-v2.sh).
+# CGFW_LONG=1 adds the long leak/soak tests. Needs root. Each suite tears down what it made.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export RUNTIME=${RUNTIME:-$PWD/target/release/cgfw-runc}
+[ -x "$RUNTIME" ] || { echo "integration: $RUNTIME not built (make build)" >&2; exit 1; }
+
+failed=()
+suite() {
+	local name=$1
+	shift
+	echo "=== $name"
+	local start=$SECONDS
+	if "$@"; then
+		echo "=== $name: ok ($((SECONDS - start)) s)"
+	else
+		echo "=== $name: FAILED ($((SECONDS - start)) s)"
+		failed+=("$name")
+	fi
+}
+
+long=()
+[ "${CGFW_LONG:-0}" = 1 ] && long=(--with-long)
+
+fw_files=(integration/bats/firewall.bats integration/bats/podman_firewall.bats integration/bats/containerd_firewall.bats)
+suite "runc compatibility (host cgroups)" integration/bats/run-compat.sh "${long[@]}"
+suite "runc compatibility (pure cgroup v2)" integration/bats/run-compat.sh --pure-v2
+suite "firewall (host cgroups)" bats "${fw_files[@]}"
+suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats
+for extra in integration/bats/cri.bats integration/bats/hardening.bats; do
+	[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"
+done
+
+if ((${#failed[@]})); then
+	echo "integration: FAILED suites: ${failed[*]}" >&2
+	exit 1
+fi
+echo "integration: all suites passed"
