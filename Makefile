@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := target/release/cgfw-runc
 PREFIX ?= /usr/local
 
-.PHONY: all deps build demo test test-unit test-integration test-long bench-lifecycle bench-datapath bench-dns install clean
+.PHONY: all deps build demo test test-unit test-integration test-fuzz test-long bench-lifecycle bench-datapath bench-dns install clean
 
 all: build
 
@@ -22,12 +22,17 @@ demo: deps build
 test: deps build
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) test-fuzz
 
 test-unit:
 	$(CARGO) test --release --locked --workspace
 
 test-integration: build
 	bash integration/run.sh
+
+# Bounded fuzzing of the annotation parser (cargo-fuzz on nightly, installed if missing).
+test-fuzz:
+	bash policy/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 test-long: deps build
 	CGFW_LONG=1 bash integration/run.sh
@@ -37,6 +42,9 @@ bench-lifecycle: deps build
 
 bench-datapath: deps build
 	bash hack/bench/datapath.sh
+
+bench-dns: deps build
+	bash hack/bench/dns.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/bin/cgfw-runc

@@ -375,10 +375,10 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!("container {} (mode {}), since {}, updated {}\n\n", report.container, report.mode, report.started, report.updated));
-    out.push_str(&format!("{:<40} {:<12} {:>6}  {:<24} {:<16} {}\n", "DOMAIN", "VERDICT", "COUNT", "RULE", "PIDS", "IPS"));
+    out.push_str(&format!("{:<40} {:<12} {:>6}  {:<36} {:<16} {}\n", "DOMAIN", "VERDICT", "COUNT", "RULE", "PIDS", "IPS"));
     for d in &report.domains {
         out.push_str(&format!(
-            "{:<40} {:<12} {:>6}  {:<24} {:<16} {}\n",
+            "{:<40} {:<12} {:>6}  {:<36} {:<16} {}\n",
             d.domain,
             verdict_name(d.verdict),
             d.count,
