@@ -147,6 +147,10 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
     };
     let _ = writeln!(ready, "ok");
     drop(ready);
+    // Loading parsed the BPF object and the kernel's BTF (tens of MiB, now freed): give that
+    // memory back, so the long-running sidecar stays small.
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe { libc::malloc_trim(0) };
     firewalled.serve()
 }
 

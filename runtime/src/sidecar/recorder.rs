@@ -363,12 +363,16 @@ impl Recorder {
     }
 }
 
-/// Start time of a process (field 22 of /proc/<pid>/stat), which tells reused pids apart.
+/// Start time of a live process (field 22 of /proc/<pid>/stat), which tells reused pids
+/// apart. A zombie counts as gone: it has exited, only its parent has not reaped it yet.
 pub fn process_start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Renders a report for people.
