@@ -115,6 +115,24 @@ pub struct EventRaw {
     pub _pad: u8,
 }
 
+/// Bytes of argv kept per process (`CGFW_ARGS_BYTES`).
+pub const ARGS_BYTES: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecRaw {
+    pub start_time_ns: u64,
+    pub len: u32,
+    pub full_len: u32,
+    pub args: [u8; ARGS_BYTES],
+}
+
+impl Default for ExecRaw {
+    fn default() -> Self {
+        ExecRaw { start_time_ns: 0, len: 0, full_len: 0, args: [0; ARGS_BYTES] }
+    }
+}
+
 const _: () = {
     assert!(size_of::<Config>() == 40);
     assert!(offset_of!(Config, proxy4_port) == 28);
@@ -130,6 +148,8 @@ const _: () = {
     assert!(offset_of!(EventRaw, daddr) == 48);
     assert!(offset_of!(EventRaw, dport) == 64);
     assert!(offset_of!(EventRaw, family) == 70);
+    assert!(size_of::<ExecRaw>() == 272);
+    assert!(offset_of!(ExecRaw, args) == 16);
 };
 
 /// (C struct name, Rust size, [(field, offset)]).
@@ -154,5 +174,6 @@ pub fn layouts() -> Vec<Layout> {
         l!("cgfw_ratelimit", RateLimit, [tokens, last_ns, suppressed]),
         l!("cgfw_event", EventRaw, [ts_ns, cgroup_id, cookie, pid, tgid, comm, daddr, dport,
             kind, verdict, reason, proto, family, _pad]),
+        l!("cgfw_exec", ExecRaw, [start_time_ns, len, full_len, args]),
     ]
 }

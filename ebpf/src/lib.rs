@@ -12,11 +12,14 @@
 //! | `cgfw_recvmsg4/6` | `cgroup/recvmsg4/6` | show replies as coming from the original server |
 //! | `cgfw_getpeername4/6` | `cgroup/getpeername4/6` | the same for `getpeername` |
 //! | `cgfw_egress` | `cgroup_skb/egress` | backstop by destination; DNS client attribution |
+//! | `cgfw_exec` | `tp_btf/sched_process_exec` | record argv of processes in the cgroup |
+//! | `cgfw_fork` | `tp_btf/sched_process_fork` | a new child process inherits its parent's argv |
 //!
 //! # Maps (per firewall) and their sizes
 //! Memory as the kernel accounts it (`memlock:` in fdinfo, kernel 6.18, x86_64, 2 CPUs);
-//! `tests/firewall.rs::map_memory_is_bounded` measures it and asserts the total stays < 2 MiB
-//! (the hard memlock limit here is 8 MiB; since 5.11 maps are charged to the memcg instead).
+//! `tests/firewall.rs::map_memory_is_bounded` measures it and asserts the total stays
+//! < 2.5 MiB (the hard memlock limit here is 8 MiB; since 5.11 maps are charged to the memcg
+//! instead).
 //!
 //! | map | type | entries | key/value bytes | memlock measured |
 //! | --- | --- | --- | --- | --- |
@@ -29,8 +32,10 @@
 //! | `cgfw_dns_client` | LRU hash | 2048 | 20 / 32 | 246,656 B |
 //! | `cgfw_ratelimit` | array | 1 | 4 / 24 | 336 B |
 //! | `cgfw_events` | ring buffer | 128 KiB (~1800 events of 72 B + 8 B header) | - | 144,200 B |
+//! | `cgfw_exec_args` | LRU hash | 2048 | 4 / 272 | 705,408 B (344 B per entry) |
+//! | `cgfw_cgroup` | cgroup array | 1 | 4 / 4 | 320 B |
 //! | `cgfw_layout` | array | 1 | 4 / 72 | ~350 B; BTF anchor for the layout test, never used |
-//! | total | | | | 1,344,664 B = 1.28 MiB per firewall |
+//! | total | | | | 2,050,392 B = 1.96 MiB per firewall |
 //!
 //! The measured figures are printed by `cargo test -p ebpf map_memory -- --nocapture`.
 //!
@@ -45,6 +50,34 @@
 //! socket reuses the same source port and sends to the proxy, so a datagram still queued
 //! from a socket that has since closed *and* whose port was already reused would be
 //! attributed to the newer socket (tested: 4 concurrent clients x 25 queries, UDP and TCP).
+//!
+//! # Command lines of processes that have exited
+//! A blocked tool usually exits within microseconds of its EPERM, before userspace reads the
+//! event, so `/proc/PID/cmdline` is gone (or empty: a zombie). So the kernel records argv:
+//! - `cgfw_exec` (`tp_btf/sched_process_exec`) runs after a successful exec with the new mm
+//!   in place and copies `[mm->arg_start, mm->arg_end)` (what /proc shows, NUL-separated,
+//!   first 256 bytes) with `bpf_probe_read_user` into `cgfw_exec_args`, keyed by tgid, with
+//!   the task's start time (CLOCK_MONOTONIC, like event timestamps) to tell reused pids
+//!   apart. A failed exec never fires the tracepoint, so there are no stale entries from
+//!   execve attempts (the reason for preferring it over `syscalls/sys_enter_execve`, which
+//!   would also need reading each argv pointer from user memory).
+//! - `cgfw_fork` (`tp_btf/sched_process_fork`) copies the parent's entry to a new child
+//!   process (not a thread), so a child that never execs (a subshell using bash's
+//!   `/dev/tcp`, a forked worker) is named like its parent, as /proc would.
+//! - Kernel structs are read with CO-RE: minimal `preserve_access_index` definitions of
+//!   `task_struct` (mm, start_time, pid, tgid) and `mm_struct` (arg_start, arg_end),
+//!   relocated by aya 0.14 against `/sys/kernel/btf/vmlinux` at load (tested: the real
+//!   offsets are nothing like the local ones).
+//! - Tracepoints are global: each firewall's programs run for every exec/fork on the host
+//!   and return unless `bpf_current_task_under_cgroup(cgfw_cgroup, 0)`: the task is in the
+//!   attached cgroup *or below it* (the cgroup programs cover the subtree too, which an
+//!   equality test on `bpf_get_current_cgroup_id()` would miss). The test also checks that
+//!   the id events carry is the cgroup2 directory's inode, on the hybrid host and in the
+//!   pure-v2 view. `runc exec`-style processes join the cgroup before they exec: covered.
+//! - Without kernel BTF, or if the kernel refuses these programs, the firewall still loads
+//!   and enforces; [`Firewall::exec_capture_unavailable`] says why there are no entries.
+//! - 2048 entries, LRU: a process's entry may be evicted after 2048 later execs/forks in
+//!   the same container; by then a live process is read from /proc anyway.
 //!
 //! # Known limits
 //! - Audit mode reports the packets of a would-block connection too (kind `Packet`), rate
@@ -63,7 +96,7 @@ use std::{
     fs::File,
     io,
     net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6},
-    os::fd::{AsFd, BorrowedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -72,9 +105,9 @@ use aya::{
     maps::{Map, MapData, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
-        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, ProgramError,
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, ProgramError,
     },
-    Ebpf,
+    Btf, Ebpf, EbpfLoader,
 };
 
 pub use events::{Event, EventKind, EventStream, Reason, Verdict};
@@ -195,8 +228,10 @@ const M_DNS_ORIG: usize = 5;
 const M_DNS_CLIENT: usize = 6;
 const M_RATELIMIT: usize = 7;
 const M_EVENTS: usize = 8;
+const M_EXEC_ARGS: usize = 9;
+const M_CGROUP: usize = 10;
 /// Map names, also the pin file names.
-pub const MAP_NAMES: [&str; 9] = [
+pub const MAP_NAMES: [&str; 11] = [
     "cgfw_config",
     "cgfw_allow_ip",
     "cgfw_allow_cidr",
@@ -206,16 +241,21 @@ pub const MAP_NAMES: [&str; 9] = [
     "cgfw_dns_client",
     "cgfw_ratelimit",
     "cgfw_events",
+    "cgfw_exec_args",
+    "cgfw_cgroup",
 ];
 
 #[derive(Clone, Copy)]
 enum Hook {
     SockAddr,
     SkbEgress,
+    /// A tp_btf tracepoint (global, filtered by the cgroup in `cgfw_cgroup`); part of the
+    /// optional exec command line capture.
+    Tracepoint(&'static str),
 }
 
 /// Program names; links are pinned as `link_<name>`.
-const PROGRAMS: [(&str, Hook); 9] = [
+const PROGRAMS: [(&str, Hook); 11] = [
     ("cgfw_connect4", Hook::SockAddr),
     ("cgfw_connect6", Hook::SockAddr),
     ("cgfw_sendmsg4", Hook::SockAddr),
@@ -225,6 +265,8 @@ const PROGRAMS: [(&str, Hook); 9] = [
     ("cgfw_getpeername4", Hook::SockAddr),
     ("cgfw_getpeername6", Hook::SockAddr),
     ("cgfw_egress", Hook::SkbEgress),
+    ("cgfw_exec", Hook::Tracepoint("sched_process_exec")),
+    ("cgfw_fork", Hook::Tracepoint("sched_process_fork")),
 ];
 
 enum AttachedLink {
@@ -245,6 +287,21 @@ pub struct Firewall {
     maps: Vec<MapData>,
     links: Vec<(&'static str, AttachedLink)>,
     pin_dir: Option<PathBuf>,
+    /// Why the exec hook was not loaded (no kernel BTF, or the kernel refused it). The
+    /// firewall works without it; only [`Firewall::exec_cmdline`] has nothing to return.
+    exec_unavailable: Option<String>,
+}
+
+/// What the exec hook recorded for a process (see [`Firewall::exec_info`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecInfo {
+    /// argv joined by spaces, as `/proc/PID/cmdline` with NULs turned into spaces.
+    pub cmdline: String,
+    /// The process's start time (CLOCK_MONOTONIC ns, the clock of [`Event::ts_ns`]). An
+    /// entry that started after an event belongs to a later process that reused the pid.
+    pub start_time_ns: u64,
+    /// argv was longer than the 256 bytes kept.
+    pub truncated: bool,
 }
 
 fn v4_mapped(ip: IpAddr) -> [u8; 16] {
@@ -256,29 +313,61 @@ fn v4_mapped(ip: IpAddr) -> [u8; 16] {
 
 fn map_data(map: Map) -> Option<MapData> {
     match map {
-        Map::Array(m) | Map::HashMap(m) | Map::LruHashMap(m) | Map::LpmTrie(m) | Map::RingBuf(m) => Some(m),
+        Map::Array(m)
+        | Map::HashMap(m)
+        | Map::LruHashMap(m)
+        | Map::LpmTrie(m)
+        | Map::RingBuf(m)
+        | Map::CgroupArray(m) => Some(m),
         _ => None,
     }
 }
 
 impl Firewall {
     /// Loads every program (verifier included) and creates the maps, filled from `cfg`.
+    ///
+    /// The kernel's BTF (/sys/kernel/btf/vmlinux) is parsed once, for the CO-RE relocations
+    /// and the attach point of the exec hook. Without it (or if the kernel refuses the exec
+    /// hook) the firewall still loads, without exec command lines
+    /// ([`Firewall::exec_capture_unavailable`] says why).
     pub fn load(cfg: &FirewallConfig) -> Result<Firewall, EbpfError> {
-        let mut bpf = Ebpf::load(BPF_OBJECT).map_err(|e| EbpfError::Object(Box::new(e)))?;
+        let btf = Btf::from_sys_fs();
+        let mut bpf = EbpfLoader::new()
+            .btf(btf.as_ref().ok())
+            .load(BPF_OBJECT)
+            .map_err(|e| EbpfError::Object(Box::new(e)))?;
+        let mut exec_unavailable = None;
         for (name, hook) in PROGRAMS {
             let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
             let r = match hook {
                 Hook::SockAddr => <&mut CgroupSockAddr>::try_from(prog).and_then(|p| p.load()),
                 Hook::SkbEgress => <&mut CgroupSkb>::try_from(prog).and_then(|p| p.load()),
+                Hook::Tracepoint(tracepoint) => {
+                    if exec_unavailable.is_some() {
+                        continue;
+                    }
+                    let r = match &btf {
+                        Ok(btf) => <&mut BtfTracePoint>::try_from(prog)
+                            .and_then(|p| p.load(tracepoint, btf))
+                            .map_err(|e| format!("loading {name}: {}", chain(&e))),
+                        Err(e) => Err(format!("no kernel BTF: {}", chain(e))),
+                    };
+                    if let Err(why) = r {
+                        log::warn!("exec command lines are not recorded: {why}");
+                        exec_unavailable = Some(why);
+                    }
+                    continue;
+                }
             };
             r.map_err(|e| EbpfError::ProgramLoad { program: name, source: Box::new(e) })?;
         }
+        drop(btf); // tens of MiB parsed; not needed any more
         let mut maps = Vec::with_capacity(MAP_NAMES.len());
         for name in MAP_NAMES {
             let m = bpf.take_map(name).and_then(map_data).ok_or(EbpfError::MissingMap(name))?;
             maps.push(m);
         }
-        let fw = Firewall { bpf: Some(bpf), maps, links: Vec::new(), pin_dir: None };
+        let fw = Firewall { bpf: Some(bpf), maps, links: Vec::new(), pin_dir: None, exec_unavailable };
         fw.write_config(&config_raw(cfg))?;
         let burst = cfg.events_per_sec.max(1) as i64;
         fw.update(M_RATELIMIT, "init rate limit", &0u32, &abi::RateLimit {
@@ -301,6 +390,12 @@ impl Firewall {
             Err(source) => return Err(EbpfError::Cgroup { path: cgroup_dir.into(), source }),
         }
         let cg = File::open(cgroup_dir).map_err(|source| EbpfError::Cgroup { path: cgroup_dir.into(), source })?;
+        // The exec hook's filter: the map holds a reference to the cgroup itself.
+        if self.exec_unavailable.is_none() {
+            let cg_fd = cg.as_raw_fd() as u32;
+            sys::map_update(self.maps[M_CGROUP].fd().as_fd(), &0u32, &cg_fd)
+                .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_CGROUP], op: "set cgroup", source })?;
+        }
         let mut links = Vec::new();
         for (name, hook) in PROGRAMS {
             let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
@@ -328,6 +423,16 @@ impl Firewall {
                         .map_err(err)?;
                     let l = p.take_link(id).map_err(err)?;
                     FdLink::try_from(l).map_err(lerr)?
+                }
+                Hook::Tracepoint(_) => {
+                    if self.exec_unavailable.is_some() {
+                        continue;
+                    }
+                    // A tracepoint is global: it runs for every exec on the host and returns
+                    // at once unless the task is under the cgroup set above.
+                    let p = <&mut BtfTracePoint>::try_from(prog).map_err(err)?;
+                    let id = p.attach().map_err(err)?;
+                    FdLink::from(p.take_link(id).map_err(err)?)
                 }
             };
             links.push((name, AttachedLink::Fd(link)));
@@ -374,7 +479,7 @@ impl Firewall {
                 .map_err(|e| EbpfError::FromPin { path: p.clone(), source: io::Error::other(e) })?;
             maps.push(m);
         }
-        Ok(Firewall { bpf: None, maps, links: Vec::new(), pin_dir: Some(dir.into()) })
+        Ok(Firewall { bpf: None, maps, links: Vec::new(), pin_dir: Some(dir.into()), exec_unavailable: None })
     }
 
     /// Detaches the pinned links now (BPF_LINK_DETACH, whoever still holds them) and removes
@@ -519,6 +624,33 @@ impl Firewall {
         Some(SocketAddr::new(events::unmap(o.addr), o.port))
     }
 
+    /// The command line `tgid` exec'd with, recorded in the kernel at exec time for
+    /// processes in the firewall's cgroup (or below it): argv joined by spaces, as
+    /// `/proc/PID/cmdline` shows it with NULs turned into spaces, at most 256 bytes. Still
+    /// there after the process has exited (until the LRU map evicts it), which is the point:
+    /// read /proc while the process lives, fall back to this.
+    pub fn exec_cmdline(&self, tgid: u32) -> Option<String> {
+        self.exec_info(tgid).map(|i| i.cmdline)
+    }
+
+    /// [`Firewall::exec_cmdline`] with the process start time, to reject an entry of a later
+    /// process that reused the pid (`start_time_ns > event.ts_ns`).
+    pub fn exec_info(&self, tgid: u32) -> Option<ExecInfo> {
+        let e: abi::ExecRaw = self.lookup(M_EXEC_ARGS, "lookup", &tgid).ok()??;
+        let len = (e.len as usize).min(abi::ARGS_BYTES);
+        Some(ExecInfo {
+            cmdline: args_to_cmdline(&e.args[..len]),
+            start_time_ns: e.start_time_ns,
+            truncated: e.full_len > e.len,
+        })
+    }
+
+    /// Why exec command lines are not recorded, if they are not (see [`Firewall::load`]).
+    /// Always None for a handle from [`Firewall::from_pins`].
+    pub fn exec_capture_unavailable(&self) -> Option<&str> {
+        self.exec_unavailable.as_deref()
+    }
+
     /// Async stream of events (needs a tokio runtime). Several streams may exist; each event
     /// is delivered to one of them.
     pub fn events(&self) -> Result<EventStream, EbpfError> {
@@ -572,6 +704,13 @@ impl Firewall {
     }
 }
 
+/// NUL-separated argv -> "a b c" (trailing NULs dropped, inner NULs to spaces).
+fn args_to_cmdline(raw: &[u8]) -> String {
+    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let text: Vec<u8> = raw[..end].iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+    String::from_utf8_lossy(&text).into_owned()
+}
+
 fn config_raw(cfg: &FirewallConfig) -> abi::Config {
     let mut c = abi::Config {
         events_per_sec: cfg.events_per_sec,
@@ -595,4 +734,15 @@ fn config_raw(cfg: &FirewallConfig) -> abi::Config {
         c.proxy6_port = p.port();
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn args_to_cmdline() {
+        assert_eq!(super::args_to_cmdline(b"wget\0-q\0http://x/\0"), "wget -q http://x/");
+        assert_eq!(super::args_to_cmdline(b"sh\0-c\0\0x\0\0\0"), "sh -c  x");
+        assert_eq!(super::args_to_cmdline(b"truncat"), "truncat");
+        assert_eq!(super::args_to_cmdline(b"\0\0"), "");
+    }
 }

@@ -64,6 +64,7 @@ unsafe impl Plain for crate::abi::OrigDst {}
 unsafe impl Plain for crate::abi::DnsClientKey {}
 unsafe impl Plain for crate::abi::DnsClient {}
 unsafe impl Plain for crate::abi::RateLimit {}
+unsafe impl Plain for crate::abi::ExecRaw {}
 
 pub fn map_lookup<K: Plain, V: Plain>(fd: BorrowedFd<'_>, key: &K) -> io::Result<Option<V>> {
     let mut v = V::default();

@@ -6,5 +6,6 @@
 #include "cgfw.h"
 #include "sock_addr.bpf.c"
 #include "skb.bpf.c"
+#include "exec.bpf.c"
 
 char LICENSE[] SEC("license") = "GPL";

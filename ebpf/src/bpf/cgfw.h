@@ -65,6 +65,8 @@
 #define CGFW_DNS_ORIG_ENTRIES 2048
 #define CGFW_DNS_CLIENT_ENTRIES 2048
 #define CGFW_EVENTS_BYTES (128 * 1024)
+#define CGFW_EXEC_ENTRIES 2048
+#define CGFW_ARGS_BYTES 256    /* argv bytes kept per process (NUL-separated, truncated) */
 
 struct cgfw_config {
 	__u32 events_per_sec;  /* token bucket refill rate; 0 = no events */
@@ -143,6 +145,14 @@ struct cgfw_event {
 	__u8 _pad;
 };
 
+/* tgid -> the argv it exec'd with, recorded at exec for processes in the firewall's cgroup */
+struct cgfw_exec {
+	__u64 start_time_ns;   /* task start_time: CLOCK_MONOTONIC at fork (tells reused pids apart) */
+	__u32 len;             /* bytes in args */
+	__u32 full_len;        /* arg_end - arg_start: > len when truncated */
+	char args[CGFW_ARGS_BYTES]; /* argv as in /proc/PID/cmdline: each argument NUL-terminated */
+};
+
 _Static_assert(sizeof(struct cgfw_config) == 40, "cgfw_config size");
 _Static_assert(__builtin_offsetof(struct cgfw_config, proxy4_port) == 28, "proxy4_port");
 _Static_assert(__builtin_offsetof(struct cgfw_config, report_allowed) == 36, "report_allowed");
@@ -157,6 +167,8 @@ _Static_assert(sizeof(struct cgfw_event) == 72, "cgfw_event size");
 _Static_assert(__builtin_offsetof(struct cgfw_event, daddr) == 48, "event daddr");
 _Static_assert(__builtin_offsetof(struct cgfw_event, dport) == 64, "event dport");
 _Static_assert(__builtin_offsetof(struct cgfw_event, family) == 70, "event family");
+_Static_assert(sizeof(struct cgfw_exec) == 272, "cgfw_exec size");
+_Static_assert(__builtin_offsetof(struct cgfw_exec, args) == 16, "exec args");
 
 /* ---- maps ---------------------------------------------------------------------------- */
 
@@ -222,6 +234,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CGFW_EVENTS_BYTES);
 } cgfw_events SEC(".maps");
+
+/* Written by the exec hook, read by userspace only. LRU: old processes fall out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CGFW_EXEC_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct cgfw_exec);
+} cgfw_exec_args SEC(".maps");
+
+/* Index 0: the cgroup the firewall is attached to (set by attach()). The exec tracepoint is
+ * global; it records only tasks in this cgroup or below it (bpf_current_task_under_cgroup). */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgfw_cgroup SEC(".maps");
 
 /*
  * Layout anchor: never read or written by the programs. It only exists so that
