@@ -134,6 +134,14 @@ msg!(pub struct ContainerMetadata {
     #[prost(string, tag = "1")] pub name: String,
     #[prost(uint32, tag = "2")] pub attempt: u32,
 });
+msg!(pub struct LinuxContainerSecurityContext {
+    #[prost(bool, tag = "2")] pub privileged: bool,
+    #[prost(message, optional, tag = "3")] pub namespace_options: Option<NamespaceOption>,
+    #[prost(bool, tag = "7")] pub readonly_rootfs: bool,
+});
+msg!(pub struct LinuxContainerConfig {
+    #[prost(message, optional, tag = "2")] pub security_context: Option<LinuxContainerSecurityContext>,
+});
 msg!(pub struct ContainerConfig {
     #[prost(message, optional, tag = "1")] pub metadata: Option<ContainerMetadata>,
     #[prost(message, optional, tag = "2")] pub image: Option<ImageSpec>,
@@ -144,6 +152,7 @@ msg!(pub struct ContainerConfig {
     #[prost(map = "string, string", tag = "9")] pub labels: HashMap<String, String>,
     #[prost(map = "string, string", tag = "10")] pub annotations: HashMap<String, String>,
     #[prost(string, tag = "11")] pub log_path: String,
+    #[prost(message, optional, tag = "15")] pub linux: Option<LinuxContainerConfig>,
 });
 msg!(pub struct CreateContainerRequest {
     #[prost(string, tag = "1")] pub pod_sandbox_id: String,
