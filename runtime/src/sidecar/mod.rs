@@ -237,7 +237,7 @@ impl Firewalled {
             tokio::select! {
                 event = events.next() => {
                     if let Ok(event) = event {
-                        record_kernel_event(&config.policy, &mut recorder.borrow_mut(), event);
+                        record_kernel_event(&config.policy, &firewall, &mut recorder.borrow_mut(), event);
                     }
                 }
                 _ = tick.tick() => {
@@ -253,7 +253,7 @@ impl Firewalled {
         // Drain what the kernel already queued, then write the final report.
         let mut rec = recorder.borrow_mut();
         while let Some(event) = events.try_next() {
-            record_kernel_event(&config.policy, &mut rec, event);
+            record_kernel_event(&config.policy, &firewall, &mut rec, event);
         }
         rec.add_suppressed(events.suppressed());
         rec.flush_report()?;
@@ -284,7 +284,7 @@ fn bind_proxy_sockets() -> Result<(Vec<std::net::UdpSocket>, Vec<std::net::TcpLi
     bail!("could not bind the DNS proxy to one port for UDP and TCP on 127.0.0.1")
 }
 
-fn record_kernel_event(policy: &Policy, recorder: &mut Recorder, event: ebpf::Event) {
+fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Recorder, event: ebpf::Event) {
     let kind = match event.kind {
         ebpf::EventKind::Connect | ebpf::EventKind::Sendmsg => EventKind::Connect,
         ebpf::EventKind::Packet => EventKind::Packet,
@@ -308,7 +308,13 @@ fn record_kernel_event(policy: &Policy, recorder: &mut Recorder, event: ebpf::Ev
         other => format!("{other:?}").to_lowercase(),
     };
     let pid = (event.tgid != 0).then_some(event.tgid);
-    let cmdline = pid.and_then(|p| recorder.cmdline(p));
+    // /proc while the process lives; else argv as the kernel recorded it at exec (a blocked
+    // tool has usually exited by now). An entry that started after the event is a reused pid.
+    let cmdline = pid.and_then(|p| {
+        recorder.cmdline(p).filter(|c| !c.is_empty()).or_else(|| {
+            firewall.exec_info(p).filter(|i| i.start_time_ns <= event.ts_ns).map(|i| i.cmdline)
+        })
+    });
     let proto = match event.proto {
         6 => "tcp".to_string(),
         17 => "udp".to_string(),

@@ -122,7 +122,10 @@ impl Proxy {
         let owner = self.firewall.dns_client_owner(proto, client);
         let pid = owner.as_ref().map(|o| o.tgid);
         let comm = owner.map(|o| o.comm);
-        let cmdline = pid.and_then(|p| self.recorder.borrow_mut().cmdline(p));
+        let cmdline = pid.and_then(|p| {
+            let live = self.recorder.borrow_mut().cmdline(p).filter(|c| !c.is_empty());
+            live.or_else(|| self.firewall.exec_cmdline(p)) // exited: argv recorded at exec
+        });
         let (action, decision) = dns::decide(&self.policy, &query);
         let mut event = LogEvent {
             time: now(),
