@@ -24,7 +24,10 @@ const USAGE: &str = "usage: cri-client [--endpoint SOCK] \
 start ID|stop ID [T]|rm ID|inspect ID|ps [POD_ID]|wait ID SECS|stopp ID|rmp ID)";
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(run(std::env::args().skip(1).collect())) {
         Ok(()) => {}
         Err(e) => {
@@ -69,11 +72,20 @@ async fn run(mut args: Vec<String>) -> Result<()> {
 async fn command(c: &mut Client, cmd: &str, a: &[String]) -> Result<()> {
     match cmd {
         "version" => {
-            let r: VersionResponse = c.runtime("Version", VersionRequest { version: "v1".into() }).await?;
+            let r: VersionResponse = c
+                .runtime(
+                    "Version",
+                    VersionRequest {
+                        version: "v1".into(),
+                    },
+                )
+                .await?;
             print_json(&r)
         }
         "status" => {
-            let r: StatusResponse = c.runtime("Status", StatusRequest { verbose: false }).await?;
+            let r: StatusResponse = c
+                .runtime("Status", StatusRequest { verbose: false })
+                .await?;
             print_json(&r)
         }
         "images" => {
@@ -88,18 +100,29 @@ async fn command(c: &mut Client, cmd: &str, a: &[String]) -> Result<()> {
             };
             let config: PodSandboxConfig = read_json(file)?;
             let r: RunPodSandboxResponse = c
-                .runtime("RunPodSandbox", RunPodSandboxRequest { config: Some(config), runtime_handler: handler })
+                .runtime(
+                    "RunPodSandbox",
+                    RunPodSandboxRequest {
+                        config: Some(config),
+                        runtime_handler: handler,
+                    },
+                )
                 .await?;
             println!("{}", r.pod_sandbox_id);
             Ok(())
         }
         "inspectp" => {
-            let req = PodSandboxIdRequest { pod_sandbox_id: arg(a, 0)?.into(), verbose: true };
+            let req = PodSandboxIdRequest {
+                pod_sandbox_id: arg(a, 0)?.into(),
+                verbose: true,
+            };
             let r: PodSandboxStatusResponse = c.runtime("PodSandboxStatus", req).await?;
             print_json(&r)
         }
         "pods" => {
-            let r: ListPodSandboxResponse = c.runtime("ListPodSandbox", ListPodSandboxRequest::default()).await?;
+            let r: ListPodSandboxResponse = c
+                .runtime("ListPodSandbox", ListPodSandboxRequest::default())
+                .await?;
             print_json(&r)
         }
         "create" => {
@@ -113,29 +136,46 @@ async fn command(c: &mut Client, cmd: &str, a: &[String]) -> Result<()> {
             Ok(())
         }
         "start" => {
-            let req = ContainerIdRequest { container_id: arg(a, 0)?.into(), verbose: false };
+            let req = ContainerIdRequest {
+                container_id: arg(a, 0)?.into(),
+                verbose: false,
+            };
             let _: Empty = c.runtime("StartContainer", req).await?;
             Ok(())
         }
         "stop" => {
             let timeout = a.get(1).map(|t| t.parse()).transpose()?.unwrap_or(10);
-            let req = StopContainerRequest { container_id: arg(a, 0)?.into(), timeout };
+            let req = StopContainerRequest {
+                container_id: arg(a, 0)?.into(),
+                timeout,
+            };
             let _: Empty = c.runtime("StopContainer", req).await?;
             Ok(())
         }
         "rm" => {
-            let req = ContainerIdRequest { container_id: arg(a, 0)?.into(), verbose: false };
+            let req = ContainerIdRequest {
+                container_id: arg(a, 0)?.into(),
+                verbose: false,
+            };
             let _: Empty = c.runtime("RemoveContainer", req).await?;
             Ok(())
         }
         "inspect" => {
-            let req = ContainerIdRequest { container_id: arg(a, 0)?.into(), verbose: true };
+            let req = ContainerIdRequest {
+                container_id: arg(a, 0)?.into(),
+                verbose: true,
+            };
             let r: ContainerStatusResponse = c.runtime("ContainerStatus", req).await?;
             print_json(&r)
         }
         "ps" => {
-            let filter = a.first().map(|p| ContainerFilter { id: String::new(), pod_sandbox_id: p.clone() });
-            let r: ListContainersResponse = c.runtime("ListContainers", ListContainersRequest { filter }).await?;
+            let filter = a.first().map(|p| ContainerFilter {
+                id: String::new(),
+                pod_sandbox_id: p.clone(),
+            });
+            let r: ListContainersResponse = c
+                .runtime("ListContainers", ListContainersRequest { filter })
+                .await?;
             print_json(&r)
         }
         "wait" => {
@@ -143,7 +183,10 @@ async fn command(c: &mut Client, cmd: &str, a: &[String]) -> Result<()> {
             let secs: u64 = arg(a, 1)?.parse()?;
             let deadline = Instant::now() + Duration::from_secs(secs.min(50));
             loop {
-                let req = ContainerIdRequest { container_id: id.clone(), verbose: false };
+                let req = ContainerIdRequest {
+                    container_id: id.clone(),
+                    verbose: false,
+                };
                 let r: ContainerStatusResponse = c.runtime("ContainerStatus", req).await?;
                 let st = r.status.ok_or("no status")?;
                 if st.state == 2 {
@@ -151,18 +194,28 @@ async fn command(c: &mut Client, cmd: &str, a: &[String]) -> Result<()> {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
-                    return Err(format!("container {id} still in state {} after {secs} s", st.state).into());
+                    return Err(format!(
+                        "container {id} still in state {} after {secs} s",
+                        st.state
+                    )
+                    .into());
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         "stopp" => {
-            let req = PodSandboxIdRequest { pod_sandbox_id: arg(a, 0)?.into(), verbose: false };
+            let req = PodSandboxIdRequest {
+                pod_sandbox_id: arg(a, 0)?.into(),
+                verbose: false,
+            };
             let _: Empty = c.runtime("StopPodSandbox", req).await?;
             Ok(())
         }
         "rmp" => {
-            let req = PodSandboxIdRequest { pod_sandbox_id: arg(a, 0)?.into(), verbose: false };
+            let req = PodSandboxIdRequest {
+                pod_sandbox_id: arg(a, 0)?.into(),
+                verbose: false,
+            };
             let _: Empty = c.runtime("RemovePodSandbox", req).await?;
             Ok(())
         }
