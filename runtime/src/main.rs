@@ -15,6 +15,11 @@ mod signals;
 use clap::Parser;
 
 fn main() {
+    // Rust starts with SIGPIPE ignored; runc does not, and the disposition is inherited across
+    // exec by every container process (`yes | head` would then see EPIPE instead of dying).
+    // Default it back; the sidecar, which writes to client sockets, ignores it again itself.
+    // SAFETY: setting a signal disposition to its default at startup, before any threads.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

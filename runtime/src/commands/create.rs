@@ -49,6 +49,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = super::load_spec(&bundle)?;
     let policy = firewall::policy_of(&spec)?;
+    super::protect_devnull_stdio();
 
     let mut container = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
         .with_executor(DefaultExecutor {})

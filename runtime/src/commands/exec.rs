@@ -22,6 +22,7 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
     firewall::join_for_exec(&container_ref::container_dir(&global.root, &args.container_id)?)?;
 
+    super::protect_devnull_stdio();
     let user = args.user.map(|(uid, _)| uid);
     let group = args.user.and_then(|(_, gid)| gid);
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())

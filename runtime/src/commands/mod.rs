@@ -98,3 +98,23 @@ pub(crate) fn load_spec(bundle: &Path) -> Result<oci_spec::runtime::Spec> {
     let path = bundle.join("config.json");
     oci_spec::runtime::Spec::load(&path).with_context(|| format!("loading {}", path.display()))
 }
+
+/// Works around libcontainer 0.7 re-opening a /dev/null stdio fd *read-only* inside the
+/// container (`reopen_dev_null` uses `File::open`), which makes `cgfw-runc run ... >/dev/null`
+/// fail with "write error: Bad file descriptor" where runc works. An output fd that is
+/// /dev/null is swapped for /dev/zero opened write-only: writes are discarded the same way,
+/// and libcontainer leaves it alone. stdin on /dev/null is fine read-only and is kept.
+pub(crate) fn protect_devnull_stdio() {
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::stat::{fstat, stat};
+    let Ok(null) = stat("/dev/null") else { return };
+    for fd in [1, 2] {
+        let Ok(current) = fstat(fd) else { continue };
+        if current.st_mode & libc::S_IFMT == libc::S_IFCHR && current.st_rdev == null.st_rdev {
+            if let Ok(zero) = std::fs::OpenOptions::new().write(true).open("/dev/zero") {
+                let _ = nix::unistd::dup2(zero.as_raw_fd(), fd);
+            }
+        }
+    }
+}

@@ -130,6 +130,9 @@ fn read_ready(read_end: OwnedFd) -> Result<()> {
 
 /// Entry point of `cgfw-runc sidecar <id>`.
 pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
+    // A DNS client that closes its TCP connection early must not kill the firewall.
+    // SAFETY: ignoring SIGPIPE at startup, before any threads.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // SAFETY: fd 3 is the ready pipe `spawn` placed there; nothing else in this process owns it.
     let mut ready = unsafe { File::from_raw_fd(READY_FD) };
     let container_dir = crate::container_ref::container_dir(&global.root, id)?;
