@@ -76,3 +76,16 @@ teardown() { teardown_common; }
 	run -0 rt list -q
 	[ -z "$output" ] || fail "left behind: $output"
 }
+
+@test "run: output to /dev/null works (the container can write to it)" {
+	mkbundle "$TEST_DIR/b" --args "sh -c 'echo out; echo err >&2; echo done > /tmp/marker; cat /tmp/marker'"
+	local rc=0
+	timeout 20 "$RUNTIME" --root "$ROOT" run --bundle "$TEST_DIR/b" "$c" </dev/null >/dev/null 2>/dev/null || rc=$?
+	[ "$rc" -eq 0 ] || fail "run with stdout/stderr on /dev/null exited $rc"
+}
+
+@test "run: container processes start with no ignored signals (SIGPIPE default, as runc)" {
+	mkbundle "$TEST_DIR/b" --args "sh -c 'grep SigIgn /proc/self/status'"
+	run -0 rt run --bundle "$TEST_DIR/b" "$c"
+	[[ $output == *"SigIgn:	0000000000000000"* ]] || fail "got: $output"
+}
