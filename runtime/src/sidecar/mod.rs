@@ -6,6 +6,7 @@
 pub mod dns;
 mod proxy;
 pub mod recorder;
+mod upstream;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -223,7 +224,14 @@ impl Firewalled {
         let mut events = firewall.events()?;
         let firewall = Rc::new(firewall);
         let recorder = Rc::new(RefCell::new(recorder));
-        let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), config.upstreams.clone()));
+        let mut upstreams = Vec::new();
+        for addr in &config.upstreams {
+            // An upstream without a route is left out; with none left, allowed names get SERVFAIL.
+            if let Ok(upstream) = upstream::Upstream::connect(*addr).await {
+                upstreams.push(upstream);
+            }
+        }
+        let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), upstreams));
         for socket in udp {
             socket.set_nonblocking(true)?;
             tokio::task::spawn_local(proxy.clone().serve_udp(tokio::net::UdpSocket::from_std(socket)?));
@@ -244,9 +252,13 @@ impl Firewalled {
                     }
                 }
                 _ = tick.tick() => {
+                    proxy.prune_long_expired();
                     let mut rec = recorder.borrow_mut();
                     rec.add_suppressed(events.suppressed());
                     let _ = rec.flush_report();
+                    // Bursts of queries leave freed buffers behind: hand them back.
+                    // SAFETY: malloc_trim only releases free heap pages.
+                    unsafe { libc::malloc_trim(0) };
                 }
                 _ = flush_now.recv() => { let _ = recorder.borrow_mut().flush_report(); }
                 _ = term.recv() => break,
@@ -325,7 +337,7 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         58 => "icmpv6".to_string(),
         n => format!("ip-proto-{n}"),
     };
-    let domain = recorder.domain_of(&ip);
+    let domain = recorder.domain_of(pid, &ip);
     let log_event = LogEvent {
         time: now(),
         container: recorder.container().to_string(),

@@ -5,9 +5,10 @@
 //! Runs on a single-threaded runtime (`spawn_local`), so shared state is `Rc<RefCell<..>>`.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ebpf::{Firewall, Proto};
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
 use super::dns::{self, Action, QueryError};
+use super::upstream::Upstream;
 use super::recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
 
 /// Queries in flight at once; beyond this, clients get SERVFAIL at once (bounded memory).
@@ -27,31 +29,39 @@ const MAX_INFLIGHT: usize = 256;
 const MAX_TCP_CLIENTS: usize = 64;
 /// Queries served on one TCP connection before it is closed.
 const MAX_QUERIES_PER_TCP: usize = 256;
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Allow-map lifetime of an address: its TTL clamped to [MIN, MAX], plus GRACE so a client
 /// that connects right after the answer (or caches to the last second) is not refused.
 const MIN_ALLOW_TTL: u32 = 10;
 const MAX_ALLOW_TTL: u32 = 86_400;
 const ALLOW_GRACE: Duration = Duration::from_secs(30);
+/// An address already allowed until at least (new expiry - this) is not rewritten: the entry
+/// still outlives any client cache of the answer by more than ALLOW_GRACE - this.
+const REWRITE_SLACK: Duration = Duration::from_secs(5);
+/// Expired allow-map entries are kept this long (events then say "expired"), then removed so
+/// the map never fills up with dead addresses.
+const EXPIRED_KEEP: Duration = Duration::from_secs(60);
 const MAX_MESSAGE: usize = 65_535;
 
 pub struct Proxy {
     pub policy: Policy,
     pub firewall: Rc<Firewall>,
     pub recorder: Rc<RefCell<Recorder>>,
-    pub upstreams: Vec<SocketAddr>,
+    upstreams: Vec<Upstream>,
+    /// What this proxy wrote to the kernel allow map, and until when.
+    allowed: RefCell<HashMap<IpAddr, Instant>>,
     inflight: Semaphore,
     tcp_clients: Semaphore,
 }
 
 impl Proxy {
-    pub fn new(policy: Policy, firewall: Rc<Firewall>, recorder: Rc<RefCell<Recorder>>, upstreams: Vec<SocketAddr>) -> Proxy {
+    pub fn new(policy: Policy, firewall: Rc<Firewall>, recorder: Rc<RefCell<Recorder>>, upstreams: Vec<Upstream>) -> Proxy {
         Proxy {
             policy,
             firewall,
             recorder,
             upstreams,
+            allowed: RefCell::new(HashMap::new()),
             inflight: Semaphore::new(MAX_INFLIGHT),
             tcp_clients: Semaphore::new(MAX_TCP_CLIENTS),
         }
@@ -121,10 +131,10 @@ impl Proxy {
         let udp_limit = (proto == Proto::Udp).then(|| dns::client_udp_limit(&query.message));
         let owner = self.firewall.dns_client_owner(proto, client);
         let pid = owner.as_ref().map(|o| o.tgid);
-        let comm = owner.map(|o| o.comm);
-        let cmdline = pid.and_then(|p| {
-            let live = self.recorder.borrow_mut().cmdline(p).filter(|c| !c.is_empty());
-            live.or_else(|| self.firewall.exec_cmdline(p)) // exited: argv recorded at exec
+        let comm = owner.as_ref().map(|o| o.comm.clone());
+        let cmdline = owner.as_ref().and_then(|o| {
+            let live = self.recorder.borrow_mut().socket_cmdline(o.tgid, o.cookie).filter(|c| !c.is_empty());
+            live.or_else(|| self.firewall.exec_cmdline(o.tgid)) // exited: argv recorded at exec
         });
         let (action, decision) = dns::decide(&self.policy, &query);
         let mut event = LogEvent {
@@ -154,7 +164,7 @@ impl Proxy {
                 if would_block {
                     event.verdict = EventVerdict::WouldBlock;
                 }
-                match self.resolve(&query.message).await {
+                match self.resolve(&query.message, bytes).await {
                     Ok(checked) => {
                         event.answers = checked.addresses.iter().map(|(ip, _)| *ip).collect();
                         event.cnames = checked.chain;
@@ -170,24 +180,54 @@ impl Proxy {
         };
         let mut recorder = self.recorder.borrow_mut();
         if !event.answers.is_empty() {
-            recorder.remember_answer(&query.name, &event.answers);
+            recorder.remember_answer(pid, &query.name, &event.answers);
         }
         recorder.record(event);
         Some(reply)
     }
 
     /// Forwards upstream, checks the answer and opens the firewall for its addresses.
-    async fn resolve(&self, query: &Message) -> Result<dns::CheckedAnswer> {
-        let request = query.to_vec().context("encoding query")?;
-        let bytes = self.forward(&request).await?;
+    /// `request` is the client's query as received: it parsed as exactly one question with no
+    /// answer or authority records, so it is forwarded as is (re-encoding cost more than it
+    /// bought).
+    async fn resolve(&self, query: &Message, request: &[u8]) -> Result<dns::CheckedAnswer> {
+        let bytes = self.forward(request).await?;
         let checked = dns::check_answer(&self.policy, query, &bytes)?;
+        let now = Instant::now();
         for (ip, ttl) in &checked.addresses {
-            let ttl = Duration::from_secs(u64::from((*ttl).clamp(MIN_ALLOW_TTL, MAX_ALLOW_TTL))) + ALLOW_GRACE;
+            let lifetime = Duration::from_secs(u64::from((*ttl).clamp(MIN_ALLOW_TTL, MAX_ALLOW_TTL))) + ALLOW_GRACE;
+            let wanted = now + lifetime;
+            let known = self.allowed.borrow().get(ip).copied();
+            if known.is_some_and(|until| until + REWRITE_SLACK >= wanted) {
+                continue;
+            }
             // The map write completes before the answer is released: the client's connect
             // that follows can never race ahead of it.
-            self.firewall.allow_ip(*ip, ttl).with_context(|| format!("allowing {ip}"))?;
+            if self.firewall.allow_ip(*ip, lifetime).is_err() {
+                // Full of expired addresses? Make room and try once more.
+                self.prune_expired(Duration::ZERO);
+                self.firewall.allow_ip(*ip, lifetime).with_context(|| format!("allowing {ip}"))?;
+            }
+            self.allowed.borrow_mut().insert(*ip, known.map_or(wanted, |k| k.max(wanted)));
         }
         Ok(checked)
+    }
+
+    /// Removes allow-map entries that expired more than `keep` ago.
+    pub fn prune_expired(&self, keep: Duration) {
+        let now = Instant::now();
+        let mut allowed = self.allowed.borrow_mut();
+        allowed.retain(|ip, until| {
+            if *until + keep > now {
+                return true;
+            }
+            let _ = self.firewall.revoke_ip(*ip);
+            false
+        });
+    }
+
+    pub fn prune_long_expired(&self) {
+        self.prune_expired(EXPIRED_KEEP);
     }
 
     async fn forward(&self, request: &[u8]) -> Result<Vec<u8>> {
@@ -196,9 +236,9 @@ impl Proxy {
         }
         let mut last_err = None;
         for upstream in &self.upstreams {
-            match forward_udp(request, *upstream).await {
+            match upstream.exchange_udp(request).await {
                 // Truncated: ask again over TCP for the whole answer.
-                Ok(bytes) if bytes.len() > 2 && bytes[2] & 0x02 != 0 => match forward_tcp(request, *upstream).await {
+                Ok(bytes) if bytes[2] & 0x02 != 0 => match upstream.exchange_tcp(request).await {
                     Ok(bytes) => return Ok(bytes),
                     Err(e) => last_err = Some(e),
                 },
@@ -217,37 +257,4 @@ fn rule_text(decision: &policy::Decision) -> String {
         (None, policy::Verdict::Allow) => "default allow (no cgfw.io/allow list)".into(),
         (None, policy::Verdict::Block) => "default deny (not in cgfw.io/allow)".into(),
     }
-}
-
-/// One UDP exchange from a fresh socket (a fresh random source port per query makes
-/// off-path answer spoofing harder). Answers with another id are ignored.
-async fn forward_udp(request: &[u8], upstream: SocketAddr) -> Result<Vec<u8>> {
-    let bind: SocketAddr = if upstream.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
-    let socket = UdpSocket::bind(bind).await?;
-    socket.connect(upstream).await.with_context(|| format!("connecting to {upstream}"))?;
-    socket.send(request).await?;
-    let mut buf = vec![0u8; MAX_MESSAGE];
-    let deadline = tokio::time::Instant::now() + UPSTREAM_TIMEOUT;
-    loop {
-        let len = tokio::time::timeout_at(deadline, socket.recv(&mut buf))
-            .await
-            .with_context(|| format!("no answer from {upstream} within {UPSTREAM_TIMEOUT:?}"))??;
-        if len >= 2 && buf[..2] == request[..2] {
-            return Ok(buf[..len].to_vec());
-        }
-    }
-}
-
-async fn forward_tcp(request: &[u8], upstream: SocketAddr) -> Result<Vec<u8>> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(upstream).await.with_context(|| format!("connecting to {upstream}"))?;
-        let mut framed = (request.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(request);
-        stream.write_all(&framed).await?;
-        let len = stream.read_u16().await?;
-        let mut bytes = vec![0u8; usize::from(len)];
-        stream.read_exact(&mut bytes).await?;
-        anyhow::Ok(bytes)
-    };
-    timeout(UPSTREAM_TIMEOUT, exchange).await.with_context(|| format!("no TCP answer from {upstream}"))?
 }

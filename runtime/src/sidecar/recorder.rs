@@ -140,8 +140,13 @@ pub struct Recorder {
     mode: String,
     started: String,
     dirty: bool,
-    /// Which name each allowed address came from, to name the domain of later packets.
+    /// Which name each allowed address came from, to name the domain of later packets:
+    /// per querying process first (two names may share an address), then the latest.
     ip_names: HashMap<IpAddr, String>,
+    pid_ip_names: HashMap<(u32, IpAddr), String>,
+    /// cmdline by (pid, socket cookie) for DNS clients: a socket outlives no exec (resolver
+    /// sockets are close-on-exec), so the pair names one process image without a /proc stat.
+    socket_cmdlines: HashMap<(u32, u64), String>,
     /// cmdline by (pid, process start time), so a reused pid never gets a stale cmdline.
     cmdlines: HashMap<(u32, u64), String>,
 }
@@ -175,6 +180,8 @@ impl Recorder {
             started: now(),
             dirty: true,
             ip_names: HashMap::new(),
+            pid_ip_names: HashMap::new(),
+            socket_cmdlines: HashMap::new(),
             cmdlines: HashMap::new(),
         };
         recorder.flush_report()?;
@@ -191,13 +198,7 @@ impl Recorder {
         if let Some(cached) = self.cmdlines.get(&(pid, start)) {
             return Some(cached.clone());
         }
-        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let text = raw
-            .split(|b| *b == 0)
-            .filter(|part| !part.is_empty())
-            .map(|part| String::from_utf8_lossy(part).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = read_cmdline(pid)?;
         if self.cmdlines.len() >= MAX_CMDLINES {
             self.cmdlines.clear();
         }
@@ -205,17 +206,39 @@ impl Recorder {
         Some(text)
     }
 
-    pub fn remember_answer(&mut self, domain: &str, ips: &[IpAddr]) {
+    /// The command line of the process owning a DNS client socket.
+    pub fn socket_cmdline(&mut self, pid: u32, cookie: u64) -> Option<String> {
+        if let Some(cached) = self.socket_cmdlines.get(&(pid, cookie)) {
+            return Some(cached.clone());
+        }
+        let text = read_cmdline(pid)?;
+        if self.socket_cmdlines.len() >= MAX_CMDLINES {
+            self.socket_cmdlines.clear();
+        }
+        self.socket_cmdlines.insert((pid, cookie), text.clone());
+        Some(text)
+    }
+
+    pub fn remember_answer(&mut self, pid: Option<u32>, domain: &str, ips: &[IpAddr]) {
         if self.ip_names.len() + ips.len() > MAX_IP_NAMES {
             self.ip_names.clear();
         }
+        if self.pid_ip_names.len() + ips.len() > MAX_IP_NAMES {
+            self.pid_ip_names.clear();
+        }
         for ip in ips {
             self.ip_names.insert(*ip, domain.to_string());
+            if let Some(pid) = pid {
+                self.pid_ip_names.insert((pid, *ip), domain.to_string());
+            }
         }
     }
 
-    pub fn domain_of(&self, ip: &IpAddr) -> Option<String> {
-        self.ip_names.get(ip).cloned()
+    /// The name `pid` resolved to `ip`, else the last name any process resolved to it.
+    pub fn domain_of(&self, pid: Option<u32>, ip: &IpAddr) -> Option<String> {
+        pid.and_then(|p| self.pid_ip_names.get(&(p, *ip)))
+            .or_else(|| self.ip_names.get(ip))
+            .cloned()
     }
 
     pub fn add_suppressed(&mut self, total: u64) {
@@ -361,6 +384,18 @@ impl Recorder {
         self.dirty = false;
         Ok(())
     }
+}
+
+/// /proc/<pid>/cmdline with the NULs between arguments as spaces.
+fn read_cmdline(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|part| !part.is_empty())
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Start time of a live process (field 22 of /proc/<pid>/stat), which tells reused pids

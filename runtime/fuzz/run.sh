@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run the DNS proxy fuzz targets (dns_query, dns_answer) for a bounded time each.
+# Usage: runtime/fuzz/run.sh [SECONDS] [TARGET...]   (default 60 s; both targets)
+# Needs a nightly toolchain (cargo +nightly); installs cargo-fuzz if missing. The targets
+# compile runtime/src/sidecar/dns.rs by path (the runtime has no lib target yet).
+set -euo pipefail
+
+seconds="${1:-60}"
+case "$seconds" in
+    ''|*[!0-9]*) echo "usage: $0 SECONDS [TARGET...]" >&2; exit 2 ;;
+esac
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(dns_query dns_answer)
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz: a nightly toolchain is required (rustup toolchain install nightly)" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+# Own target dir: never contend for the main workspace's build lock.
+export CARGO_TARGET_DIR="${CARGO_FUZZ_TARGET_DIR:-$here/target}"
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t" "seeds/$t"
+    # Checked-in seeds are a second corpus directory; new inputs go to corpus/ (ignored).
+    # -rss_limit_mb: "no unbounded memory" (a 64 KiB input must not need more).
+    cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+        -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1
+done
