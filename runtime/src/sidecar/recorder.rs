@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use policy::LogLevel;
@@ -19,6 +20,8 @@ const MAX_REPORT_DESTINATIONS: usize = 10_000;
 const MAX_IP_NAMES: usize = 65_536;
 const MAX_PIDS_PER_ENTRY: usize = 32;
 const MAX_CMDLINES: usize = 4096;
+const MAX_IPS_PER_ENTRY: usize = 64;
+const MAX_RULE_TEXTS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,12 +132,60 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Per-domain report counters, kept small: a container may query thousands of names.
+struct DomainStats {
+    verdict: EventVerdict,
+    rule: Rc<str>,
+    count: u64,
+    ips: Vec<IpAddr>,
+    pids: Vec<u32>,
+    /// Unix time in microseconds.
+    first_seen: i64,
+    last_seen: i64,
+}
+
+impl DomainStats {
+    fn add_ips(&mut self, ips: &[IpAddr]) {
+        for ip in ips {
+            if self.ips.len() < MAX_IPS_PER_ENTRY && !self.ips.contains(ip) {
+                self.ips.push(*ip);
+            }
+        }
+    }
+
+    fn to_entry(&self, domain: &str) -> DomainEntry {
+        DomainEntry {
+            domain: domain.to_string(),
+            verdict: Some(self.verdict),
+            rule: self.rule.to_string(),
+            count: self.count,
+            ips: self.ips.iter().copied().collect(),
+            pids: self.pids.iter().copied().collect(),
+            first_seen: format_micros(self.first_seen),
+            last_seen: format_micros(self.last_seen),
+        }
+    }
+}
+
+fn micros_now() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn format_micros(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 pub struct Recorder {
     container: String,
     level: LogLevel,
     log: Option<File>,
     report_path: PathBuf,
-    domains: BTreeMap<String, DomainEntry>,
+    /// Compact per-domain counters; `DomainEntry` (with strings) is built only for output.
+    domains: HashMap<Box<str>, DomainStats>,
+    /// Rule texts shared by every entry that names them.
+    rules: HashMap<String, Rc<str>>,
     destinations: BTreeMap<(Option<IpAddr>, Option<u16>, String), DestinationEntry>,
     totals: Totals,
     mode: String,
@@ -173,7 +224,8 @@ impl Recorder {
             level,
             log,
             report_path: report_path(log_dir, id),
-            domains: BTreeMap::new(),
+            domains: HashMap::new(),
+            rules: HashMap::new(),
             destinations: BTreeMap::new(),
             totals: Totals::default(),
             mode: mode.to_string(),
@@ -294,34 +346,54 @@ impl Recorder {
         }
     }
 
+    fn intern_rule(&mut self, rule: &str) -> Rc<str> {
+        if let Some(shared) = self.rules.get(rule) {
+            return shared.clone();
+        }
+        let shared: Rc<str> = Rc::from(rule);
+        // Rules come from the policy (few); upstream error texts vary, so the table is capped.
+        if self.rules.len() < MAX_RULE_TEXTS {
+            self.rules.insert(rule.to_string(), shared.clone());
+        }
+        shared
+    }
+
     fn add_domain(&mut self, event: &LogEvent) {
-        let Some(domain) = event.domain.clone() else { return };
-        if !self.domains.contains_key(&domain) && self.domains.len() >= MAX_REPORT_DOMAINS {
+        let Some(domain) = event.domain.as_deref() else { return };
+        if !self.domains.contains_key(domain) && self.domains.len() >= MAX_REPORT_DOMAINS {
             self.totals.report_overflow += 1;
             return;
         }
-        let entry = self.domains.entry(domain.clone()).or_insert_with(|| DomainEntry {
-            domain,
-            first_seen: event.time.clone(),
-            ..Default::default()
+        let now = micros_now();
+        let rule = self.intern_rule(&event.rule);
+        let entry = self.domains.entry(Box::from(domain)).or_insert_with(|| DomainStats {
+            verdict: event.verdict,
+            rule: rule.clone(),
+            count: 0,
+            ips: Vec::new(),
+            pids: Vec::new(),
+            first_seen: now,
+            last_seen: now,
         });
         entry.count += 1;
-        // The strictest verdict seen is the one the report shows.
-        entry.verdict = entry.verdict.max(Some(event.verdict));
-        entry.rule = event.rule.clone();
-        entry.ips.extend(event.answers.iter().copied());
+        // The strictest verdict seen is the one the report shows, with its rule.
+        if event.verdict >= entry.verdict {
+            entry.verdict = event.verdict;
+            entry.rule = rule;
+        }
+        entry.add_ips(&event.answers);
         if let Some(pid) = event.pid {
-            if entry.pids.len() < MAX_PIDS_PER_ENTRY {
-                entry.pids.insert(pid);
+            if entry.pids.len() < MAX_PIDS_PER_ENTRY && !entry.pids.contains(&pid) {
+                entry.pids.push(pid);
             }
         }
-        entry.last_seen = event.time.clone();
+        entry.last_seen = now;
     }
 
     fn add_domain_contact(&mut self, event: &LogEvent) {
-        if let Some(entry) = event.domain.as_ref().and_then(|d| self.domains.get_mut(d)) {
-            entry.ips.extend(event.answers.iter().copied());
-            entry.last_seen = event.time.clone();
+        if let Some(entry) = event.domain.as_deref().and_then(|d| self.domains.get_mut(d)) {
+            entry.add_ips(&event.answers);
+            entry.last_seen = micros_now();
         }
     }
 
@@ -363,7 +435,12 @@ impl Recorder {
             mode: self.mode.clone(),
             started: self.started.clone(),
             updated: now(),
-            domains: self.domains.values().cloned().collect(),
+            domains: {
+                let mut domains: Vec<DomainEntry> =
+                    self.domains.iter().map(|(name, stats)| stats.to_entry(name)).collect();
+                domains.sort_by(|a, b| a.domain.cmp(&b.domain));
+                domains
+            },
             blocked_destinations: self.destinations.values().cloned().collect(),
             totals: self.totals.clone(),
         }
