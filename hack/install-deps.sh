@@ -11,6 +11,8 @@ APT_PACKAGES=(
   # test topology and tools
   busybox-static dnsmasq-base bind9-dnsutils iproute2 iputils-ping bats jq curl procps psmisc
   bpftool dnsperf iperf3 hyperfine util-linux
+  # static test programs (musl and glibc resolvers) built by integration/tools/build.sh
+  musl-tools
 )
 
 missing=()
