@@ -183,6 +183,60 @@ fn skb_backstop_raw_icmp_and_expired_connection() {
     assert_eq!(code, 0, "expired connection must stop passing packets");
 }
 
+/// Child-side: a raw ICMPv6 message of `icmp_type` (code 0, 8 bytes of data) to `ip`,
+/// scoped to interface `ifname` (needed for link-local and multicast destinations).
+/// 0 if sendto succeeded, errno otherwise.
+fn raw_icmp6(ip: &str, icmp_type: u8, ifname: &str) -> i32 {
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6) };
+    if fd < 0 {
+        return 250;
+    }
+    // The kernel fills in the ICMPv6 checksum for raw ICMPv6 sockets.
+    let mut pkt = [0u8; 16];
+    pkt[0] = icmp_type;
+    pkt[8..16].copy_from_slice(b"cgfwexfl");
+    let addr: std::net::Ipv6Addr = ip.parse().unwrap();
+    let name = std::ffi::CString::new(ifname).unwrap();
+    let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sin6.sin6_family = libc::AF_INET6 as u16;
+    sin6.sin6_addr = libc::in6_addr { s6_addr: addr.octets() };
+    sin6.sin6_scope_id = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    let r = unsafe {
+        libc::sendto(fd, pkt.as_ptr().cast(), pkt.len(), 0, (&sin6 as *const libc::sockaddr_in6).cast(), std::mem::size_of_val(&sin6) as u32)
+    };
+    if r < 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(255);
+    }
+    0
+}
+
+/// Neighbour-discovery ICMPv6 types (133..137) are exempt only to link-local and multicast
+/// destinations; to a global unicast address they are decided like any packet.
+#[test]
+fn icmpv6_nd_exempt_only_link_local_and_multicast() {
+    let env = Env::new("nd6");
+    let fw = firewall(&env, &cfg());
+    let vc = format!("c{}", &env.id[..env.id.len().min(13)]);
+    for t in [133u8, 135, 136, 137] {
+        let v = vc.clone();
+        assert_eq!(env.run_client(move || raw_icmp6(DENIED6, t, &v)), EPERM, "type {t} to a non-allowed global address");
+        let v = vc.clone();
+        assert_eq!(env.run_client(move || raw_icmp6("ff02::1:ff00:1", t, &v)), 0, "type {t} to solicited-node multicast");
+        let v = vc.clone();
+        assert_eq!(env.run_client(move || raw_icmp6("fe80::2", t, &v)), 0, "type {t} to link-local");
+    }
+    // Other ICMPv6 types to multicast/link-local get no exemption.
+    let v = vc.clone();
+    assert_eq!(env.run_client(move || raw_icmp6("ff02::1", 128, &v)), EPERM, "echo request to ff02::1");
+    // To a global address the policy allows, ND passes (NUD probes to a global neighbour).
+    fw.allow_ip(ALLOWED6.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    let v = vc.clone();
+    assert_eq!(env.run_client(move || raw_icmp6(ALLOWED6, 135, &v)), 0, "type 135 to an allowed global address");
+    // Outside the cgroup nothing is filtered.
+    let v = vc.clone();
+    assert_eq!(env.run_outside(move || raw_icmp6(DENIED6, 135, &v)), 0, "outside the cgroup");
+}
+
 /// A test DNS "proxy" in the client netns: answers every query with the owner's tgid as
 /// seen through dns_client_owner, so each client can check its own attribution.
 fn start_proxy(env: &mut Env, fw: Arc<Firewall>) {
@@ -661,13 +715,13 @@ fn pure_v2_view() {
         .args(["--exact", "--test-threads=2", "pure_v2_inner_check",
             "connect_policy_v4_v6_mapped_tcp_udp", "dns_redirect_restore_and_attribution",
             "pinned_programs_survive_the_loader_and_unpin_detaches", "skb_backstop_raw_icmp_and_expired_connection",
-            "exec_cmdline_outlives_the_process"])
+            "exec_cmdline_outlives_the_process", "icmpv6_nd_exempt_only_link_local_and_multicast"])
         .env("CGFW_PURE_V2", "1")
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "pure-v2 run failed:\n{text}");
-    assert!(text.contains("6 passed"), "expected 6 inner tests:\n{text}");
+    assert!(text.contains("7 passed"), "expected 7 inner tests:\n{text}");
 }
 
 #[test]

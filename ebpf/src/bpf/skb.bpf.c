@@ -9,7 +9,17 @@
  * Backstop: everything the sock_addr hooks cannot see (raw sockets, ICMP, IP_HDRINCL, sockets
  * connected before an allowed IP expired or before attach) is checked against the same
  * policy by destination address. Loopback (lo, 127/8, ::1) passes, and so do IPv6 neighbour
- * discovery messages (without them nothing on the link resolves).
+ * discovery messages (ICMPv6 types 133..137) sent to a link-local (fe80::/10) or multicast
+ * (ff00::/8) destination: without them nothing on the link resolves. ND messages to any other
+ * destination (a global unicast address: RFC 4861 neighbour unreachability detection probes
+ * and solicited advertisements may use the neighbour's global address) get no exemption and
+ * are decided like every packet, so they pass only to destinations the policy allows anyway.
+ * A blanket exemption would be a one-way exfiltration channel for a process with
+ * CAP_NET_RAW (a raw ICMPv6 socket can put any type and payload in the message). Hop limit
+ * 255 or "on-link" cannot be used instead: the sender picks the hop limit, and on-link is a
+ * routing property this hook does not see. Cost: NUD to a non-allowed global neighbour (in
+ * practice the gateway when it is addressed by a global address) fails, and the kernel falls
+ * back to multicast solicitation, which is exempt.
  *
  * DNS attribution: a packet to the DNS proxy (loopback, proxy port) carries the client's
  * source address and port, which the proxy will see as the peer of the datagram or of the
@@ -84,8 +94,11 @@ int cgfw_egress(struct __sk_buff *skb)
 				has_ports = 1;
 		} else if (proto == IPPROTO_ICMPV6) {
 			__u8 type;
-			/* 133..137: router/neighbour solicitation/advertisement, redirect */
-			if (!bpf_skb_load_bytes(skb, sizeof(ip6), &type, 1) && type >= 133 && type <= 137)
+			/* 133..137: router/neighbour solicitation/advertisement, redirect. Exempt only
+			 * to link-local (fe80::/10) or multicast (ff00::/8) destinations; to any other
+			 * destination they are decided like every packet (see the file comment). */
+			if (!bpf_skb_load_bytes(skb, sizeof(ip6), &type, 1) && type >= 133 && type <= 137 &&
+			    (daddr[0] == 0xff || (daddr[0] == 0xfe && (daddr[1] & 0xc0) == 0x80)))
 				return 1;
 		}
 	} else {
