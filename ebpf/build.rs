@@ -25,7 +25,7 @@ fn find_clang() -> Option<String> {
 fn main() {
     let src = PathBuf::from("src/bpf");
     println!("cargo:rerun-if-env-changed=CGFW_CLANG");
-    for f in ["cgfw.h", "cgfw.bpf.c", "sock_addr.bpf.c", "skb.bpf.c", "exec.bpf.c"] {
+    for f in ["cgfw.h", "cgfw.bpf.c", "sock_addr.bpf.c", "skb.bpf.c", "exec.bpf.c", "lsm.bpf.c"] {
         println!("cargo:rerun-if-changed={}", src.join(f).display());
     }
     let clang = find_clang().unwrap_or_else(|| {

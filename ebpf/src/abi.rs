@@ -24,6 +24,7 @@ pub const REASON_EXPIRED: u8 = 5;
 pub const REASON_DEFAULT_ALLOW: u8 = 6;
 pub const REASON_DEFAULT_DENY: u8 = 7;
 pub const REASON_DNS_PROXY: u8 = 8;
+pub const REASON_PACKET_SOCKET: u8 = 9;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -39,6 +39,11 @@ pub enum Reason {
     DefaultAllow,
     DefaultDeny,
     DnsProxy,
+    /// A packet socket (AF_PACKET, AF_XDP) was refused (enforce) or would be (audit). Kind
+    /// `Packet`; `family` is the socket family, `proto` the socket type (libc::SOCK_RAW,
+    /// SOCK_DGRAM), `dport` the protocol argument (AF_PACKET: the ethertype, host order),
+    /// `daddr` unspecified (`::`).
+    PacketSocket,
     Unknown(u8),
 }
 
@@ -108,6 +113,7 @@ impl Event {
                 abi::REASON_DEFAULT_ALLOW => Reason::DefaultAllow,
                 abi::REASON_DEFAULT_DENY => Reason::DefaultDeny,
                 abi::REASON_DNS_PROXY => Reason::DnsProxy,
+                abi::REASON_PACKET_SOCKET => Reason::PacketSocket,
                 x => Reason::Unknown(x),
             },
             proto: r.proto,

@@ -14,6 +14,28 @@
 //! | `cgfw_egress` | `cgroup_skb/egress` | backstop by destination; DNS client attribution |
 //! | `cgfw_exec` | `tp_btf/sched_process_exec` | record argv of processes in the cgroup |
 //! | `cgfw_fork` | `tp_btf/sched_process_fork` | a new child process inherits its parent's argv |
+//! | `cgfw_socket_create` | `lsm_cgroup/socket_create` | refuse AF_PACKET/AF_XDP sockets (EPERM) |
+//!
+//! # Packet sockets
+//! AF_PACKET (and AF_XDP) sockets send frames straight to the device: no IP output, so no
+//! sock_addr or cgroup_skb hook sees them, and any process with CAP_NET_RAW (granted by Docker
+//! and CRI by default) could reach any address. `cgfw_socket_create` (BPF_LSM_CGROUP, attached
+//! to the cgroup like the others, so it runs only for tasks in the cgroup or below it) refuses
+//! them at `socket()` with EPERM in enforce mode and reports a `Packet` event with reason
+//! [`Reason::PacketSocket`] (audit mode: allowed, `WouldBlock`). Sockets the kernel creates
+//! for itself and raw IP sockets are left alone (cgroup_skb/egress decides raw IP packets).
+//!
+//! Where the kernel cannot run it (no kernel BTF; kernel before 6.0, no BPF_LSM_CGROUP; BPF
+//! LSM compiled in but not active, `bpf` missing from `/sys/kernel/security/lsm`, where the
+//! program would attach and never run; or LSM/trampoline programs refused at load, as on the
+//! Firecracker development kernel 6.18.44-fc, where BPF_PROG_LOAD of any `lsm`, `lsm_cgroup`
+//! or `fentry` program fails with EPERM and `bpftool feature probe` reports program types
+//! `lsm` and `tracing` as NOT available, although `bpf` is an active LSM), the firewall runs
+//! without the guard, logs a warning and reports why in
+//! [`Firewall::packet_socket_guard_unavailable`] (final after [`Firewall::attach`]). The
+//! caller should then fail closed for containers that hold CAP_NET_RAW (the bypass needs it),
+//! or withhold CAP_NET_RAW. Not failing closed in here is deliberate: the only alternative
+//! would be refusing every container on such kernels, CAP_NET_RAW or not.
 //!
 //! # Maps (per firewall) and their sizes
 //! Memory as the kernel accounts it (`memlock:` in fdinfo, kernel 6.18, x86_64, 2 CPUs);
@@ -86,7 +108,10 @@
 //!   IP policy applies to it like to any destination.
 //! - The skb backstop reads only the first IPv6 header (no extension-header walk) for ports;
 //!   the address decision does not depend on it.
-//! - IPv6 neighbour discovery (ICMPv6 133-137) always passes the backstop.
+//! - IPv6 neighbour discovery (ICMPv6 133-137) passes the backstop only to link-local
+//!   (fe80::/10) and multicast (ff00::/8) destinations; to a global unicast address it is
+//!   decided by the policy like any packet (NUD probes to a non-allowed global neighbour
+//!   fail; the kernel falls back to multicast solicitation).
 
 pub mod abi;
 mod events;
@@ -105,7 +130,7 @@ use aya::{
     maps::{Map, MapData, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
-        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, ProgramError,
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, LsmCgroup, ProgramError,
     },
     Btf, Ebpf, EbpfLoader,
 };
@@ -252,10 +277,12 @@ enum Hook {
     /// A tp_btf tracepoint (global, filtered by the cgroup in `cgfw_cgroup`); part of the
     /// optional exec command line capture.
     Tracepoint(&'static str),
+    /// A BPF_LSM_CGROUP program on this LSM hook, attached to the cgroup. Required.
+    LsmCgroup(&'static str),
 }
 
 /// Program names; links are pinned as `link_<name>`.
-const PROGRAMS: [(&str, Hook); 11] = [
+const PROGRAMS: [(&str, Hook); 12] = [
     ("cgfw_connect4", Hook::SockAddr),
     ("cgfw_connect6", Hook::SockAddr),
     ("cgfw_sendmsg4", Hook::SockAddr),
@@ -267,6 +294,7 @@ const PROGRAMS: [(&str, Hook); 11] = [
     ("cgfw_egress", Hook::SkbEgress),
     ("cgfw_exec", Hook::Tracepoint("sched_process_exec")),
     ("cgfw_fork", Hook::Tracepoint("sched_process_fork")),
+    ("cgfw_socket_create", Hook::LsmCgroup("socket_create")),
 ];
 
 enum AttachedLink {
@@ -290,6 +318,8 @@ pub struct Firewall {
     /// Why the exec hook was not loaded (no kernel BTF, or the kernel refused it). The
     /// firewall works without it; only [`Firewall::exec_cmdline`] has nothing to return.
     exec_unavailable: Option<String>,
+    /// Why packet sockets are not refused (see [`Firewall::packet_socket_guard_unavailable`]).
+    guard_unavailable: Option<String>,
 }
 
 /// What the exec hook recorded for a process (see [`Firewall::exec_info`]).
@@ -337,11 +367,24 @@ impl Firewall {
             .load(BPF_OBJECT)
             .map_err(|e| EbpfError::Object(Box::new(e)))?;
         let mut exec_unavailable = None;
+        let mut guard_unavailable = None;
         for (name, hook) in PROGRAMS {
             let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
             let r = match hook {
                 Hook::SockAddr => <&mut CgroupSockAddr>::try_from(prog).and_then(|p| p.load()),
                 Hook::SkbEgress => <&mut CgroupSkb>::try_from(prog).and_then(|p| p.load()),
+                Hook::LsmCgroup(hook) => {
+                    let r = match &btf {
+                        Ok(btf) => <&mut LsmCgroup>::try_from(prog)
+                            .and_then(|p| p.load(hook, btf))
+                            .map_err(|e| format!("loading {name} (lsm_cgroup/{hook}): {}", chain(&e))),
+                        Err(e) => Err(format!("no kernel BTF: {}", chain(e))),
+                    };
+                    if let Err(why) = r {
+                        guard_unavailable = Some(why);
+                    }
+                    continue;
+                }
                 Hook::Tracepoint(tracepoint) => {
                     if exec_unavailable.is_some() {
                         continue;
@@ -367,7 +410,17 @@ impl Firewall {
             let m = bpf.take_map(name).and_then(map_data).ok_or(EbpfError::MissingMap(name))?;
             maps.push(m);
         }
-        let fw = Firewall { bpf: Some(bpf), maps, links: Vec::new(), pin_dir: None, exec_unavailable };
+        if let Some(why) = &guard_unavailable {
+            log::warn!("packet sockets (AF_PACKET/AF_XDP) are NOT refused: {why}");
+        }
+        let fw = Firewall {
+            bpf: Some(bpf),
+            maps,
+            links: Vec::new(),
+            pin_dir: None,
+            exec_unavailable,
+            guard_unavailable,
+        };
         fw.write_config(&config_raw(cfg))?;
         let burst = cfg.events_per_sec.max(1) as i64;
         fw.update(M_RATELIMIT, "init rate limit", &0u32, &abi::RateLimit {
@@ -390,6 +443,14 @@ impl Firewall {
             Err(source) => return Err(EbpfError::Cgroup { path: cgroup_dir.into(), source }),
         }
         let cg = File::open(cgroup_dir).map_err(|source| EbpfError::Cgroup { path: cgroup_dir.into(), source })?;
+        // The LSM program attaches fine where the BPF LSM is compiled in but not active, and
+        // then never runs: check that it is active.
+        if self.guard_unavailable.is_none() {
+            if let Err(why) = bpf_lsm_active() {
+                log::warn!("packet sockets (AF_PACKET/AF_XDP) are NOT refused: {why}");
+                self.guard_unavailable = Some(why);
+            }
+        }
         // The exec hook's filter: the map holds a reference to the cgroup itself.
         if self.exec_unavailable.is_none() {
             let cg_fd = cg.as_raw_fd() as u32;
@@ -423,6 +484,15 @@ impl Firewall {
                         .map_err(err)?;
                     let l = p.take_link(id).map_err(err)?;
                     FdLink::try_from(l).map_err(lerr)?
+                }
+                Hook::LsmCgroup(_) => {
+                    if self.guard_unavailable.is_some() {
+                        continue;
+                    }
+                    let p = <&mut LsmCgroup>::try_from(prog).map_err(err)?;
+                    let id = p.attach(&cg).map_err(err)?;
+                    let l = p.take_link(id).map_err(err)?;
+                    FdLink::from(l)
                 }
                 Hook::Tracepoint(_) => {
                     if self.exec_unavailable.is_some() {
@@ -479,7 +549,17 @@ impl Firewall {
                 .map_err(|e| EbpfError::FromPin { path: p.clone(), source: io::Error::other(e) })?;
             maps.push(m);
         }
-        Ok(Firewall { bpf: None, maps, links: Vec::new(), pin_dir: Some(dir.into()), exec_unavailable: None })
+        // Whether the pinned set has the packet-socket guard: its link is pinned with the others.
+        let guard_unavailable = (!dir.join("link_cgfw_socket_create").exists())
+            .then(|| "the pinned firewall has no packet-socket guard link".to_string());
+        Ok(Firewall {
+            bpf: None,
+            maps,
+            links: Vec::new(),
+            pin_dir: Some(dir.into()),
+            exec_unavailable: None,
+            guard_unavailable,
+        })
     }
 
     /// Detaches the pinned links now (BPF_LINK_DETACH, whoever still holds them) and removes
@@ -645,6 +725,16 @@ impl Firewall {
         })
     }
 
+    /// Why packet sockets (AF_PACKET, AF_XDP) are NOT refused to the cgroup, if they are not:
+    /// the kernel cannot run the BPF LSM guard (see the module doc, "Packet sockets"). Then a
+    /// process with CAP_NET_RAW can send frames past the firewall: the caller should fail
+    /// closed for containers that hold CAP_NET_RAW, or withhold it. Final after
+    /// [`Firewall::attach`] (the BPF LSM being active is checked there); for a handle from
+    /// [`Firewall::from_pins`]: whether the guard's link is pinned.
+    pub fn packet_socket_guard_unavailable(&self) -> Option<&str> {
+        self.guard_unavailable.as_deref()
+    }
+
     /// Why exec command lines are not recorded, if they are not (see [`Firewall::load`]).
     /// Always None for a handle from [`Firewall::from_pins`].
     pub fn exec_capture_unavailable(&self) -> Option<&str> {
@@ -701,6 +791,19 @@ impl Firewall {
 
     fn write_config(&self, c: &abi::Config) -> Result<(), EbpfError> {
         self.update(M_CONFIG, "write config", &0u32, c)
+    }
+}
+
+/// Whether the BPF LSM is active (`bpf` in /sys/kernel/security/lsm). Err says why not, or
+/// why it cannot be told (securityfs not mounted: mount it, `mount -t securityfs none
+/// /sys/kernel/security`).
+fn bpf_lsm_active() -> Result<(), String> {
+    const LSM: &str = "/sys/kernel/security/lsm";
+    let list = std::fs::read_to_string(LSM).map_err(|e| format!("cannot read {LSM} to check that the BPF LSM is active: {e}"))?;
+    if list.trim().split(',').any(|l| l == "bpf") {
+        Ok(())
+    } else {
+        Err(format!("the BPF LSM is not active (active LSMs: {}; add bpf to the lsm= boot parameter)", list.trim()))
     }
 }
 

@@ -7,5 +7,6 @@
 #include "sock_addr.bpf.c"
 #include "skb.bpf.c"
 #include "exec.bpf.c"
+#include "lsm.bpf.c"
 
 char LICENSE[] SEC("license") = "GPL";

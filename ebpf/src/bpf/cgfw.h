@@ -55,6 +55,7 @@
 #define CGFW_REASON_DEFAULT_ALLOW 6
 #define CGFW_REASON_DEFAULT_DENY 7
 #define CGFW_REASON_DNS_PROXY 8
+#define CGFW_REASON_PACKET_SOCKET 9 /* AF_PACKET/AF_XDP socket refused (lsm.bpf.c) */
 
 #define CGFW_DNS_PORT 53
 
