@@ -345,7 +345,10 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         ebpf::Verdict::Unknown(_) => return,
     };
     let ip = event.daddr;
+    // AF_PACKET/AF_XDP socket refused at creation: no destination yet.
+    let packet_socket = event.reason == ebpf::Reason::PacketSocket;
     let rule = match event.reason {
+        ebpf::Reason::PacketSocket => "packet sockets are not allowed in firewalled containers".into(),
         ebpf::Reason::BlockCidr | ebpf::Reason::AllowCidr => policy.decide_ip(ip).rule_name().to_string(),
         ebpf::Reason::AllowIp => "resolved by an allowed name".into(),
         ebpf::Reason::Expired => "address from an expired DNS answer".into(),
@@ -363,13 +366,14 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         })
     });
     let proto = match event.proto {
+        _ if packet_socket => "packet-socket".to_string(),
         6 => "tcp".to_string(),
         17 => "udp".to_string(),
         1 => "icmp".to_string(),
         58 => "icmpv6".to_string(),
         n => format!("ip-proto-{n}"),
     };
-    let domain = recorder.domain_of(pid, &ip);
+    let domain = if packet_socket { None } else { recorder.domain_of(pid, &ip) };
     let log_event = LogEvent {
         time: now(),
         container: recorder.container().to_string(),
@@ -378,8 +382,8 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         comm: Some(event.comm).filter(|c| !c.is_empty()),
         kind,
         domain,
-        ip: Some(ip),
-        port: (event.dport != 0).then_some(event.dport),
+        ip: (!packet_socket).then_some(ip),
+        port: (!packet_socket && event.dport != 0).then_some(event.dport),
         proto,
         verdict,
         rule,
