@@ -26,7 +26,10 @@ pub struct Record {
     pub cgroup_v2: Option<PathBuf>,
     /// True when `cgroup_v2` is ours (hybrid host) and must be removed on delete.
     pub own_cgroup: bool,
-    /// The firewall sidecar, when the container has a policy.
+    /// Set before the sidecar is spawned: the container has a policy.
+    #[serde(default)]
+    pub firewalled: bool,
+    /// The firewall sidecar, once it reported ready.
     #[serde(default)]
     pub sidecar: Option<SidecarProcess>,
 }
@@ -113,6 +116,9 @@ pub fn after_build(
         log_dir: global.cgfw_log_dir.clone(),
         pin_dir: sidecar::pin_dir(container.id()),
     };
+    // Recorded first: if we die between spawning and saving its pid, teardown still looks.
+    record.firewalled = true;
+    record.save(container_dir)?;
     let sidecar_pid = sidecar::spawn(global, container_dir, &config)?;
     record.sidecar = Some(SidecarProcess {
         pid: sidecar_pid,
@@ -140,15 +146,17 @@ pub fn join_for_exec(container_dir: &Path) -> Result<()> {
 /// Undoes `after_build`. Called on delete (after libcontainer deleted the container, with the
 /// record read before) and when create fails.
 pub fn teardown(id: &str, record: Option<Record>) -> Result<()> {
-    match record.as_ref().and_then(|r| r.sidecar) {
-        Some(process) => stop_sidecar(process),
-        // No record (runtime killed mid-create, or state lost): find it by its command line.
-        None if record.is_none() => {
+    match record.as_ref() {
+        Some(Record { sidecar: Some(process), .. }) => stop_sidecar(*process),
+        // A container without a policy has no sidecar to look for.
+        Some(Record { firewalled: false, .. }) => {}
+        // The runtime died between spawning the sidecar and saving its pid, or the state is
+        // lost: find it by its command line.
+        _ => {
             for process in find_sidecars(id) {
                 stop_sidecar(process);
             }
         }
-        None => {}
     }
     let pins = sidecar::pin_dir(id);
     if pins.exists() {

@@ -13,12 +13,17 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
     let dir = container_ref::container_dir(&global.root, id)?;
     if !container_ref::exists(&global.root, id)? {
         if force {
-            return firewall::teardown(id, None);
+            return remove_leftovers(id, &dir);
         }
         anyhow::bail!("container does not exist");
     }
     let record = firewall::Record::load(&dir);
-    let mut container = container_ref::load(&global.root, id)?;
+    let mut container = match container_ref::load(&global.root, id) {
+        Ok(container) => container,
+        // Unreadable state (a runtime killed while writing it): clean up what we can find.
+        Err(_) if force => return remove_leftovers(id, &dir),
+        Err(err) => return Err(err),
+    };
     let status = container.status();
     use libcontainer::container::ContainerStatus;
     match status {
@@ -32,4 +37,17 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
         ),
     }
     firewall::teardown(id, record)
+}
+
+/// `delete --force` of a container without usable state, e.g. after a runtime was killed in
+/// the middle of `create`: our sidecar, pins and cgroup (found from the record if it was
+/// written, else from their deterministic names), and the half-written state directory.
+fn remove_leftovers(id: &str, dir: &std::path::Path) -> Result<()> {
+    firewall::teardown(id, firewall::Record::load(dir))?;
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::anyhow!("removing state directory {}: {e}", dir.display()))
+        }
+        _ => Ok(()),
+    }
 }

@@ -16,6 +16,15 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         ContainerStatus::Created => anyhow::bail!("cannot exec in a container that has not been started"),
         _ => anyhow::bail!("cannot exec in a stopped container"),
     }
+    if has_user_namespace(&container) {
+        // libcontainer 0.7's tenant builder joins every namespace of the init but the user
+        // namespace: the process would run as real host root with the container's
+        // capabilities (able to detach the firewall). Refuse rather than run it so.
+        anyhow::bail!(
+            "exec into a container with its own user namespace is not supported: libcontainer 0.7 \
+             would not join that user namespace (the process would run as host root)"
+        );
+    }
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
@@ -52,4 +61,13 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         return Ok(0);
     }
     super::wait_for_exit(pid)
+}
+
+fn has_user_namespace(container: &libcontainer::container::Container) -> bool {
+    super::load_spec(container.bundle()).is_ok_and(|spec| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
+    })
 }
