@@ -241,6 +241,14 @@ impl Firewalled {
         }
         firewall.attach(&config.cgroup)?;
         firewall.pin(&config.pin_dir)?;
+        let mut recorder = recorder;
+        if let Some(reason) = firewall.packet_socket_guard_unavailable() {
+            recorder.add_warning(format!(
+                "packet-socket guard unavailable ({reason}): a process with CAP_NET_RAW can send raw \
+                 frames through AF_PACKET past the firewall; drop CAP_NET_RAW for this container"
+            ));
+            let _ = recorder.flush_report();
+        }
         Ok(Firewalled { config, firewall, udp, tcp, recorder })
     }
 

@@ -118,6 +118,10 @@ pub struct Report {
     pub domains: Vec<DomainEntry>,
     pub blocked_destinations: Vec<DestinationEntry>,
     pub totals: Totals,
+    /// Gaps in this container's confinement that the firewall knows of (e.g. a kernel that
+    /// cannot run one of its programs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn report_path(log_dir: &Path, id: &str) -> PathBuf {
@@ -190,6 +194,7 @@ pub struct Recorder {
     totals: Totals,
     mode: String,
     started: String,
+    warnings: Vec<String>,
     dirty: bool,
     /// Which name each allowed address came from, to name the domain of later packets:
     /// per querying process first (two names may share an address), then the latest.
@@ -230,6 +235,7 @@ impl Recorder {
             totals: Totals::default(),
             mode: mode.to_string(),
             started: now(),
+            warnings: Vec::new(),
             dirty: true,
             ip_names: HashMap::new(),
             pid_ip_names: HashMap::new(),
@@ -291,6 +297,11 @@ impl Recorder {
         pid.and_then(|p| self.pid_ip_names.get(&(p, *ip)))
             .or_else(|| self.ip_names.get(ip))
             .cloned()
+    }
+
+    pub fn add_warning(&mut self, warning: String) {
+        self.warnings.push(warning);
+        self.dirty = true;
     }
 
     pub fn add_suppressed(&mut self, total: u64) {
@@ -443,6 +454,7 @@ impl Recorder {
             },
             blocked_destinations: self.destinations.values().cloned().collect(),
             totals: self.totals.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 
@@ -521,6 +533,9 @@ pub fn render_table(report: &Report) -> String {
             join(d.pids.iter()),
             join(d.cmdlines.iter().map(|c| format!("{c:?}"))),
         ));
+    }
+    for warning in &report.warnings {
+        out.push_str(&format!("\nWARNING: {warning}\n"));
     }
     let t = &report.totals;
     out.push_str(&format!(
