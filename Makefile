@@ -30,9 +30,11 @@ test-unit:
 test-integration: build
 	bash integration/run.sh
 
-# Bounded fuzzing of the annotation parser (cargo-fuzz on nightly, installed if missing).
+# Bounded fuzzing (cargo-fuzz on nightly, installed if missing): the annotation parser, and
+# the DNS proxy's query and answer handling. One target dir, so shared crates build once.
 test-fuzz:
-	bash policy/fuzz/run.sh $${FUZZ_SECONDS:-60}
+	CARGO_FUZZ_TARGET_DIR=$(CURDIR)/target/fuzz bash policy/fuzz/run.sh $${FUZZ_SECONDS:-60}
+	CARGO_FUZZ_TARGET_DIR=$(CURDIR)/target/fuzz bash runtime/fuzz/run.sh $${DNS_FUZZ_SECONDS:-30}
 
 test-long: deps build
 	CGFW_LONG=1 bash integration/run.sh
