@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager};
+use libcgroups::common::CgroupManager;
 use libcontainer::container::ContainerStatus;
 use serde_json::json;
 
@@ -12,11 +12,7 @@ use crate::container_ref;
 /// interval until the container stops.
 pub fn events(global: &GlobalOpts, args: EventsArgs) -> Result<()> {
     let container = container_ref::load(&global.root, &args.container_id)?;
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: container.spec()?.cgroup_path,
-        systemd_cgroup: container.systemd(),
-        container_name: container.id().to_string(),
-    })?;
+    let manager = super::cgroup_manager(&container)?;
     let init = container.pid().map(|p| p.as_raw());
     loop {
         let started = Instant::now();

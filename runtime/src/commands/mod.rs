@@ -93,6 +93,17 @@ pub(crate) fn wait_for_exit(pid: nix::unistd::Pid) -> Result<i32> {
     }
 }
 
+/// The cgroup manager of a container, as libcontainer set it up (cgroupfs or systemd).
+pub(crate) fn cgroup_manager(
+    container: &libcontainer::container::Container,
+) -> Result<libcgroups::common::AnyCgroupManager> {
+    Ok(libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: container.spec()?.cgroup_path,
+        systemd_cgroup: container.systemd(),
+        container_name: container.id().to_string(),
+    })?)
+}
+
 /// The bundle's config.json, parsed.
 pub(crate) fn load_spec(bundle: &Path) -> Result<oci_spec::runtime::Spec> {
     let path = bundle.join("config.json");

@@ -1,7 +1,7 @@
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager};
+use libcgroups::common::CgroupManager;
 use libcontainer::container::Container;
 
 use crate::cli::GlobalOpts;
@@ -9,11 +9,7 @@ use crate::container_ref;
 
 /// All pids in the container's cgroup.
 pub(crate) fn container_pids(container: &Container) -> Result<Vec<i32>> {
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: container.spec()?.cgroup_path,
-        systemd_cgroup: container.systemd(),
-        container_name: container.id().to_string(),
-    })?;
+    let manager = super::cgroup_manager(container)?;
     Ok(manager.get_all_pids()?.iter().map(|p| p.as_raw()).collect())
 }
 

@@ -1,7 +1,7 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager, ControllerOpt};
+use libcgroups::common::{CgroupManager, ControllerOpt};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
 };
@@ -58,11 +58,7 @@ pub fn update(global: &GlobalOpts, args: liboci_cli::Update) -> Result<()> {
             builder.build()?
         }
     };
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: container.spec()?.cgroup_path,
-        systemd_cgroup: container.systemd(),
-        container_name: container.id().to_string(),
-    })?;
+    let manager = super::cgroup_manager(&container)?;
     manager.apply(&ControllerOpt {
         resources: &resources,
         disable_oom_killer: false,
