@@ -375,7 +375,7 @@ ALLOW=cgfw.io/allow=allowed.test
 	local out=""
 	for k in "${BG_PIDS[@]}"; do wait "$k" || true; done
 	out=$(cat "$TEST_DIR"/spawn.*.out)
-	echo "# $out" | tr '\n' ' ' >&3
+	echo "# $out" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	[ "$(grep -c 'ok=30 bad=0 blocked=30 leaked=0' <<<"$out")" -eq 6 ] || fail "wrong verdicts: $out"
 	run -0 events "$c" ".verdict == \"blocked\" and .ip == \"$FW_ALLOWED4\""
 	[ -z "$output" ] || fail "an allowed address was refused: $output"
@@ -420,7 +420,7 @@ userns_bundle() {
 	for ((i = 0; i < 100; i++)); do [ -e "$TEST_DIR/b/rootfs/out/done" ] && break; sleep 0.1; done
 	local res
 	res=$(cat "$TEST_DIR/b/rootfs/out/result")
-	echo "# userns init: $res" | tr '\n' ' ' >&3
+	echo "# userns init: $res" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	[[ $res == *" 100000 "* ]] || fail "init not in the user namespace: $res"
 	[[ $res == *detach-rc=1* && $res == *allow-rc=1* ]] || fail "bpf() changed something: $res"
 	[[ $res != *"detach: ok"* && $res != *"update: ok"* ]] || fail "bpf(): $res"
@@ -453,7 +453,7 @@ userns_bundle() {
 		[[ $output == *" 100000 "* ]] || fail "exec'd process outside the user namespace: $output"
 	fi
 	run cx bpfpoke "$cgid" allow "$FW_EVIL4"
-	echo "# exec bpfpoke allow: rc=$status $output" | tr '\n' ' ' >&3
+	echo "# exec bpfpoke allow: rc=$status $output" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	[ "$status" -ne 0 ] || fail "exec'd process wrote the allow map: $output"
 	run cx bpfpoke "$cgid" detach
 	[ "$status" -ne 0 ] || fail "exec'd process detached the firewall: $output"
@@ -473,20 +473,20 @@ userns_bundle() {
 	cg=$(own_cgroup_dir "$c")
 	# Map write (cgfw_allow_ip): opens a non-allowed address without detaching anything.
 	run cx bpfpoke "$cgid" allow "$FW_EVIL4"
-	echo "# sysadmin bpfpoke allow: rc=$status $output" | tr '\n' ' ' >&3
+	echo "# sysadmin bpfpoke allow: rc=$status $output" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	local mapw=$status
 	run cx getconn-musl "$FW_EVIL4"
 	echo "# after map write, connect evil: rc=$status" >&3
 	[ "$mapw" -ne 0 ] || [ "$status" -eq 0 ] || fail "map written but connect still refused?: $output"
 	# Leave the cgroup: mount cgroup2 and move to the root cgroup.
 	run cx sh -c 'mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && echo $$ > /tmp/cg/cgroup.procs && echo ESCAPED && getconn-musl 198.18.0.20'
-	echo "# sysadmin leave cgroup: rc=$status $output" | tr '\n' ' ' >&3
+	echo "# sysadmin leave cgroup: rc=$status $output" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	# Detach every link on its cgroup.
 	run cx bpfpoke "$cgid" detach
-	echo "# sysadmin bpfpoke detach: rc=$status $output" | tr '\n' ' ' >&3
+	echo "# sysadmin bpfpoke detach: rc=$status $output" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	echo "# programs attached before=$before after=$(attached_progs "$c")" >&3
 	run cx getconn-musl "$FW_FAR4"
-	echo "# after detach, connect far.test: rc=$status $output" | tr '\n' ' ' >&3
+	echo "# after detach, connect far.test: rc=$status $output" | tr '\n' ' ' | sed 's/$/\n/' >&3
 	# The documented limit holds (this is host root): with these capabilities the firewall can
 	# be removed. The assertion is that it is *documented*, in docs/security-model.md.
 	grep -q "CAP_SYS_ADMIN" "$REPO_ROOT/docs/security-model.md" || fail "limit not documented"

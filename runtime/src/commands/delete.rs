@@ -13,7 +13,7 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
     let dir = container_ref::container_dir(&global.root, id)?;
     if !container_ref::exists(&global.root, id)? {
         if force {
-            return remove_leftovers(id, &dir);
+            return remove_leftovers(global, id, &dir);
         }
         anyhow::bail!("container does not exist");
     }
@@ -21,7 +21,7 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
     let mut container = match container_ref::load(&global.root, id) {
         Ok(container) => container,
         // Unreadable state (a runtime killed while writing it): clean up what we can find.
-        Err(_) if force => return remove_leftovers(id, &dir),
+        Err(_) if force => return remove_leftovers(global, id, &dir),
         Err(err) => return Err(err),
     };
     let status = container.status();
@@ -40,9 +40,19 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
 }
 
 /// `delete --force` of a container without usable state, e.g. after a runtime was killed in
-/// the middle of `create`: our sidecar, pins and cgroup (found from the record if it was
-/// written, else from their deterministic names), and the half-written state directory.
-fn remove_leftovers(id: &str, dir: &std::path::Path) -> Result<()> {
+/// the middle of `create` or `delete`: libcontainer's cgroups (from its saved config, if that
+/// is still there), our sidecar, pins and cgroup (found from the record if it was written,
+/// else from their deterministic names), and the half-written state directory.
+fn remove_leftovers(global: &GlobalOpts, id: &str, dir: &std::path::Path) -> Result<()> {
+    if let Ok(config) = libcontainer::config::YoukiConfig::load(dir) {
+        use libcgroups::common::CgroupManager;
+        let manager = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+            cgroup_path: config.cgroup_path,
+            systemd_cgroup: global.systemd_cgroup,
+            container_name: id.to_string(),
+        })?;
+        manager.remove().map_err(|e| anyhow::anyhow!("removing the container's cgroups: {e}"))?;
+    }
     firewall::teardown(id, firewall::Record::load(dir))?;
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
