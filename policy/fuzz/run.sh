@@ -12,17 +12,8 @@ esac
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "fuzz: a nightly toolchain is required (rustup toolchain install nightly)" >&2
-    exit 1
-fi
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz" >&2
-    cargo install cargo-fuzz --locked
-fi
-
-# Own target dir: never contend for the main workspace's build lock.
-export CARGO_TARGET_DIR="${CARGO_FUZZ_TARGET_DIR:-$here/target}"
+# shellcheck source=../../hack/fuzz-prepare.sh
+. "$here/../../hack/fuzz-prepare.sh"
 mkdir -p corpus/annotations
 # Checked-in seeds are read as a second corpus directory; new inputs go to corpus/ (ignored).
 cargo +nightly fuzz run annotations corpus/annotations seeds -- \
