@@ -167,6 +167,11 @@ pub struct FirewallConfig {
     pub report_allowed: bool,
     /// Token bucket rate (and burst) of events; 0 disables events.
     pub events_per_sec: u32,
+    /// Load and attach the packet-socket guard (the LSM program). The caller turns it off
+    /// where it is not needed (no process of the container can hold CAP_NET_RAW) or where it
+    /// refuses packet sockets another way; [`Firewall::packet_socket_guard_unavailable`] then
+    /// says "not requested".
+    pub packet_socket_guard: bool,
 }
 
 impl Default for FirewallConfig {
@@ -178,6 +183,7 @@ impl Default for FirewallConfig {
             default_allow: false,
             report_allowed: false,
             events_per_sec: 1000,
+            packet_socket_guard: true,
         }
     }
 }
@@ -367,13 +373,16 @@ impl Firewall {
             .load(BPF_OBJECT)
             .map_err(|e| EbpfError::Object(Box::new(e)))?;
         let mut exec_unavailable = None;
-        let mut guard_unavailable = None;
+        let mut guard_unavailable = (!cfg.packet_socket_guard).then(|| NOT_REQUESTED.to_string());
         for (name, hook) in PROGRAMS {
             let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
             let r = match hook {
                 Hook::SockAddr => <&mut CgroupSockAddr>::try_from(prog).and_then(|p| p.load()),
                 Hook::SkbEgress => <&mut CgroupSkb>::try_from(prog).and_then(|p| p.load()),
                 Hook::LsmCgroup(hook) => {
+                    if guard_unavailable.is_some() {
+                        continue;
+                    }
                     let r = match &btf {
                         Ok(btf) => <&mut LsmCgroup>::try_from(prog)
                             .and_then(|p| p.load(hook, btf))
@@ -410,7 +419,7 @@ impl Firewall {
             let m = bpf.take_map(name).and_then(map_data).ok_or(EbpfError::MissingMap(name))?;
             maps.push(m);
         }
-        if let Some(why) = &guard_unavailable {
+        if let Some(why) = guard_unavailable.as_ref().filter(|why| *why != NOT_REQUESTED) {
             log::warn!("packet sockets (AF_PACKET/AF_XDP) are NOT refused: {why}");
         }
         let fw = Firewall {
@@ -792,6 +801,33 @@ impl Firewall {
     fn write_config(&self, c: &abi::Config) -> Result<(), EbpfError> {
         self.update(M_CONFIG, "write config", &0u32, c)
     }
+}
+
+/// [`Firewall::packet_socket_guard_unavailable`] when [`FirewallConfig::packet_socket_guard`]
+/// is off.
+pub const NOT_REQUESTED: &str = "not requested";
+
+/// Whether this kernel runs the packet-socket guard: the BPF LSM is active and the kernel
+/// accepts the program (loaded and dropped again; nothing is attached). Err says why not. It
+/// costs a parse of the kernel's BTF (tens of ms): callers keep the answer.
+pub fn probe_packet_socket_guard() -> Result<(), String> {
+    bpf_lsm_active()?;
+    let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {}", chain(&e)))?;
+    let mut bpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(BPF_OBJECT)
+        .map_err(|e| format!("loading the BPF object: {}", chain(&e)))?;
+    let (name, hook) = PROGRAMS
+        .iter()
+        .find_map(|(name, hook)| match hook {
+            Hook::LsmCgroup(hook) => Some((*name, *hook)),
+            _ => None,
+        })
+        .ok_or("no LSM program in the object")?;
+    let prog = bpf.program_mut(name).ok_or("LSM program missing from the object")?;
+    <&mut LsmCgroup>::try_from(prog)
+        .and_then(|p| p.load(hook, &btf))
+        .map_err(|e| format!("loading {name} (lsm_cgroup/{hook}): {}", chain(&e)))
 }
 
 /// Whether the BPF LSM is active (`bpf` in /sys/kernel/security/lsm). Err says why not, or

@@ -250,12 +250,22 @@ fn make_socket(family: i32, ty: i32, protocol: i32) -> i32 {
 /// AF_PACKET / AF_XDP sockets are refused in the cgroup (lsm_cgroup/socket_create), allowed
 /// outside it; audit mode allows them with a would_block event. Where the kernel cannot run
 /// the guard, the test checks that the firewall says so, and fails only with
-/// CGFW_REQUIRE_PACKET_GUARD=1 (the Firecracker dev kernel refuses every LSM program).
+/// CGFW_REQUIRE_PACKET_GUARD=1 (the Firecracker dev kernel refuses every LSM program; there
+/// the runtime's seccomp fallback refuses them, tested end to end in hardening.bats).
 #[test]
 fn packet_sockets_refused_in_cgroup() {
     let env = Env::new("pkt");
     let fw = firewall(&env, &cfg());
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
+    // The runtime decides between this guard and its seccomp fallback with the probe, before
+    // any firewall exists: it must agree with what loading and attaching found.
+    assert_eq!(
+        ebpf::probe_packet_socket_guard().is_ok(),
+        fw.packet_socket_guard_unavailable().is_none(),
+        "probe {:?} vs firewall {:?}",
+        ebpf::probe_packet_socket_guard(),
+        fw.packet_socket_guard_unavailable()
+    );
     if let Some(why) = fw.packet_socket_guard_unavailable() {
         println!("PACKET-SOCKET GUARD UNAVAILABLE on this kernel, AF_PACKET is NOT refused: {why}");
         assert!(

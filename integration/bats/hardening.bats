@@ -318,25 +318,101 @@ ALLOW=cgfw.io/allow=allowed.test
 # AF_PACKET: a process with CAP_NET_RAW (in Docker's and containerd CRI's default capability
 # set) can write an Ethernet frame for 198.18.0.30 straight to the device queue; neither the
 # sock_addr hooks nor cgroup_skb/egress (which runs in ip_finish_output) see it. The firewall
-# refuses AF_PACKET/AF_XDP sockets with an lsm_cgroup/socket_create program. A kernel that
-# cannot run BPF LSM programs (this CI machine's: every LSM program load fails with EPERM)
-# leaves the gap open: then the report must say so, and the test is skipped as a known,
-# documented limit (README, Security model). Anywhere the guard loads, the socket is refused
-# and nothing arrives.
-@test "AF_PACKET (CAP_NET_RAW): refused and logged, or the report warns the kernel cannot refuse it" {
-	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
-	run -0 "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" report "$c"
-	if jq -e '(.warnings // []) | any(test("packet-socket guard unavailable"))' <<<"$output" >/dev/null; then
-		skip "KNOWN LIMIT: this kernel cannot run the BPF LSM packet-socket guard (report warns)"
+# refuses AF_PACKET/AF_XDP sockets with an lsm_cgroup/socket_create program where the kernel
+# runs BPF LSM programs, else (as on this CI kernel, which refuses every LSM program) with a
+# seccomp filter the runtime puts under the container, whose calls the sidecar logs and
+# refuses (runtime/src/packet_guard.rs). Either way: refused, logged, nothing arrives.
+
+# guard_mechanism ID: "seccomp" when the report says the fallback is in use, else "lsm".
+guard_mechanism() {
+	run -0 "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" report "$1"
+	if jq -e '(.warnings // []) | any(test("seccomp filter refuses"))' <<<"$output" >/dev/null; then
+		echo seccomp
+	else
+		echo lsm
 	fi
+}
+
+@test "AF_PACKET and AF_XDP (CAP_NET_RAW): refused and logged with pid and command line; nothing arrives" {
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
+	echo "# packet-socket guard: $(guard_mechanism "$c")" >&3
 	catch udp 0.0.0.0 9999
 	local ulog=$CATCH_LOG
 	run cx rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 via-af-packet
 	echo "# rawsend packet: rc=$status $output" >&3
 	[ "$status" -ne 0 ] || fail "AF_PACKET socket was not refused"
+	[[ "$output" == *"Operation not permitted"* ]] || fail "expected EPERM: $output"
+	run cx rawsend xdp
+	[ "$status" -ne 0 ] || fail "AF_XDP socket was not refused"
 	sleep 0.5
 	[ -z "$(caught "$ulog")" ] || fail "AF_PACKET frame reached $FW_EVIL4:9999: $(caught "$ulog")"
-	run -0 wait_event "$c" ".proto == \"packet-socket\" and .verdict == \"blocked\"" 2
+	run -0 wait_event "$c" '.proto == "packet-socket" and .verdict == "blocked" and (.rule | test("AF_PACKET")) and .pid > 0 and (.cmdline | test("rawsend packet"))' 2
+	[ "$(guard_mechanism "$c")" = lsm ] || run -0 wait_event "$c" '.proto == "packet-socket" and .verdict == "blocked" and (.rule | test("AF_XDP")) and (.cmdline | test("rawsend xdp"))' 2
+}
+
+@test "packet guard: io_uring refused only where the seccomp fallback holds CAP_NET_RAW; kept without CAP_NET_RAW" {
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
+	if [ "$(guard_mechanism "$c")" = seccomp ]; then
+		run cx rawsend iouring
+		[ "$status" -ne 0 ] || fail "io_uring_setup was not refused (IORING_OP_SOCKET would open AF_PACKET unseen)"
+		run -0 wait_event "$c" '.proto == "io_uring" and .verdict == "blocked" and (.cmdline | test("rawsend iouring"))' 2
+	else
+		run -0 cx rawsend iouring
+	fi
+	# Without CAP_NET_RAW the kernel itself refuses packet sockets: no filter, io_uring works.
+	local c2
+	c2=$(cid hd2)
+	fwbundle "$TEST_DIR/b2" --annotation "$ALLOW" --args "sleep 600"
+	spec_edit "$TEST_DIR/b2" '.process.capabilities |= with_entries(.value -= ["CAP_NET_RAW"])'
+	frt create --bundle "$TEST_DIR/b2" "$c2" || fail "create failed"
+	frt start "$c2"
+	run -0 frt exec "$c2" timeout 8 rawsend iouring
+	run frt exec "$c2" timeout 8 rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 x
+	[ "$status" -ne 0 ] || fail "AF_PACKET without CAP_NET_RAW"
+}
+
+@test "packet guard: audit mode lets AF_PACKET through and logs it as would-block" {
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW" --annotation cgfw.io/mode=audit
+	catch udp 0.0.0.0 9999
+	local ulog=$CATCH_LOG
+	run -0 cx rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 audit-af-packet
+	run -0 wait_event "$c" '.proto == "packet-socket" and .verdict == "would_block" and (.cmdline | test("rawsend packet"))' 2
+	sleep 0.3
+	caught "$ulog" | grep -q audit-af-packet || fail "audit mode must not block: nothing arrived"
+}
+
+@test "packet guard: exec --cap CAP_NET_RAW into a container without it is guarded too" {
+	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600"
+	spec_edit "$TEST_DIR/b" '.process.capabilities |= with_entries(.value -= ["CAP_NET_RAW"])'
+	frt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
+	frt start "$c"
+	catch udp 0.0.0.0 9999
+	local ulog=$CATCH_LOG
+	run frt exec --cap CAP_NET_RAW "$c" timeout 8 rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 exec-cap-packet
+	echo "# exec --cap CAP_NET_RAW rawsend packet: rc=$status $output" >&3
+	[ "$status" -ne 0 ] || fail "AF_PACKET from an exec'd CAP_NET_RAW process was not refused"
+	# The raw IP path still works with the capability (and is decided by cgroup_skb).
+	run frt exec --cap CAP_NET_RAW "$c" timeout 8 rawsend rawip 198.18.0.100 "$FW_EVIL4" 9999 exec-cap-rawip
+	sleep 0.5
+	[ -z "$(caught "$ulog")" ] || fail "reached $FW_EVIL4:9999: $(caught "$ulog")"
+}
+
+@test "packet guard: sidecar SIGKILLed: AF_PACKET still refused (fail closed)" {
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
+	local pid
+	pid=$(sidecar_pids "$c")
+	[ -n "$pid" ] || fail "no sidecar"
+	kill -9 $pid
+	sleep 0.3
+	catch udp 0.0.0.0 9999
+	local ulog=$CATCH_LOG
+	run frt exec "$c" timeout 8 rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 after-sidecar-kill
+	echo "# after sidecar kill: rc=$status $output" >&3
+	[ "$status" -ne 0 ] || fail "AF_PACKET allowed after the sidecar died"
+	sleep 0.5
+	[ -z "$(caught "$ulog")" ] || fail "reached $FW_EVIL4:9999 after the sidecar died: $(caught "$ulog")"
+	run -0 frt delete --force "$c"
+	assert_clean "$c"
 }
 
 # cgroup_skb/egress used to pass every ICMPv6 message of type 133..137 (router/neighbour

@@ -9,6 +9,8 @@
  *                                      IPPROTO_ICMP / ICMPV6; net.ipv4.ping_group_range)
  *   rawsend icmp6 DST TYPE MSG         raw ICMPv6 message of TYPE (e.g. 128 echo, 135 neighbour
  *                                      solicitation) with MSG as body, hop limit 255
+ *   rawsend xdp                        create an AF_XDP socket (needs CAP_NET_RAW)
+ *   rawsend iouring                    create an io_uring (io_uring_setup)
  *   rawsend packet IFACE DSTMAC SRC DST PORT MSG
  *                                      AF_PACKET: an Ethernet frame carrying an IPv4 UDP packet
  *                                      straight to the device queue
@@ -83,7 +85,7 @@ static int build_udp4(unsigned char *buf, const char *src, const char *dst, int 
 
 int main(int argc, char **argv)
 {
-	if (argc < 3) { fprintf(stderr, "usage: see source\n"); return 64; }
+	if (argc < 2) { fprintf(stderr, "usage: see source\n"); return 64; }
 	const char *mode = argv[1];
 	struct sockaddr_storage ss; socklen_t sl;
 	unsigned char buf[2048];
@@ -154,6 +156,16 @@ int main(int argc, char **argv)
 		ll.sll_halen = 6; memcpy(ll.sll_addr, mac, 6);
 		n = (int)sendto(fd, buf, len, 0, (struct sockaddr *)&ll, sizeof ll);
 		if (n < 0) return fail("sendto");
+	} else if (!strcmp(mode, "xdp")) {
+		/* AF_XDP: creating the socket is the step the firewall must refuse. */
+		if ((fd = socket(44 /* AF_XDP */, SOCK_RAW, 0)) < 0) return fail("socket");
+		n = 0;
+	} else if (!strcmp(mode, "iouring")) {
+		/* io_uring can open sockets (IORING_OP_SOCKET) where no seccomp filter sees them. */
+		unsigned char params[120];
+		memset(params, 0, sizeof params);
+		if ((fd = (int)syscall(425 /* io_uring_setup */, 4, params)) < 0) return fail("io_uring_setup");
+		n = 0;
 	} else {
 		fprintf(stderr, "bad mode or arguments\n"); return 64;
 	}

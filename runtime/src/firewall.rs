@@ -15,6 +15,7 @@ use policy::Policy;
 
 use crate::cgroup2::{self, Layout};
 use crate::cli::GlobalOpts;
+use crate::packet_guard::{self, PacketGuard};
 use crate::sidecar::{self, recorder::process_start_time, SidecarConfig};
 
 const RECORD_FILE: &str = "cgfw.json";
@@ -32,6 +33,10 @@ pub struct Record {
     /// The firewall sidecar, once it reported ready.
     #[serde(default)]
     pub sidecar: Option<SidecarProcess>,
+    /// How the container's packet sockets are refused (`exec` adds the seccomp fallback to
+    /// a CAP_NET_RAW process unless the LSM program is attached).
+    #[serde(default)]
+    pub packet_guard: PacketGuard,
 }
 
 /// A process identified by pid and start time, so a reused pid is never signalled.
@@ -72,6 +77,19 @@ pub fn policy_of(spec: &Spec) -> Result<Option<Policy>> {
         .map_err(|e| anyhow::anyhow!("invalid firewall policy: {e}"))
 }
 
+/// How a container with this spec (and policy) needs its packet sockets refused; decided
+/// before the build, because the seccomp fallback must be in place when libcontainer forks.
+pub fn packet_guard_for(root: &Path, spec: &Spec, policy: Option<&Policy>) -> PacketGuard {
+    let caps = spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
+    if policy.is_none() || !packet_guard::may_hold_net_raw(caps) {
+        PacketGuard::NotNeeded
+    } else if packet_guard::lsm_guard_supported(root) {
+        PacketGuard::Lsm
+    } else {
+        PacketGuard::Seccomp
+    }
+}
+
 /// Runs after libcontainer built the container (init waiting for `start`): our cgroup v2 on
 /// hybrid hosts, loopback up in a new network namespace (as runc does), and with a policy,
 /// the firewall sidecar — attached and ready before this returns.
@@ -81,9 +99,11 @@ pub fn after_build(
     container_dir: &Path,
     spec: &Spec,
     policy: Option<Policy>,
+    packet_guard: PacketGuard,
+    guard_listener: Option<std::os::fd::OwnedFd>,
 ) -> Result<()> {
     let pid = container.pid().context("created container has no init pid")?.as_raw();
-    let mut record = Record::default();
+    let mut record = Record { packet_guard, ..Record::default() };
     match cgroup2::detect() {
         Layout::PureV2 => {
             record.cgroup_v2 = Some(cgroup2::cgroup_of_pid(Path::new("/sys/fs/cgroup"), pid)?);
@@ -115,6 +135,7 @@ pub fn after_build(
         netns,
         log_dir: global.cgfw_log_dir.clone(),
         pin_dir: sidecar::pin_dir(container.id()),
+        packet_guard,
     };
     // Recorded first: if we die between spawning and saving its pid, teardown still looks.
     record.firewalled = true;
@@ -124,7 +145,11 @@ pub fn after_build(
         pid: sidecar_pid,
         start_time: process_start_time(sidecar_pid as u32).unwrap_or(0),
     });
-    record.save(container_dir)
+    record.save(container_dir)?;
+    if let Some(listener) = guard_listener {
+        packet_guard::hand_to_sidecar(container_dir, &listener)?;
+    }
+    Ok(())
 }
 
 fn has_new_network_namespace(spec: &Spec) -> bool {
@@ -135,12 +160,14 @@ fn has_new_network_namespace(spec: &Spec) -> bool {
 }
 
 /// Moves the calling process into the container's cgroup v2 (hybrid hosts), so that a process
-/// `exec` forks inherits it and is confined like the container's own processes.
-pub fn join_for_exec(container_dir: &Path) -> Result<()> {
-    if let Some(Record { cgroup_v2: Some(dir), own_cgroup: true, .. }) = Record::load(container_dir) {
-        cgroup2::move_pid(&dir, std::process::id() as i32)?;
+/// `exec` forks inherits it and is confined like the container's own processes. Returns the
+/// record (None: a container created by another runtime, or not by us).
+pub fn join_for_exec(container_dir: &Path) -> Result<Option<Record>> {
+    let record = Record::load(container_dir);
+    if let Some(Record { cgroup_v2: Some(dir), own_cgroup: true, .. }) = &record {
+        cgroup2::move_pid(dir, std::process::id() as i32)?;
     }
-    Ok(())
+    Ok(record)
 }
 
 /// Undoes `after_build`. Called on delete (after libcontainer deleted the container, with the

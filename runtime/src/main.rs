@@ -9,6 +9,7 @@ mod container_ref;
 mod firewall;
 mod logging;
 mod netns;
+mod packet_guard;
 mod sidecar;
 mod signals;
 

@@ -6,7 +6,10 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
+use std::os::fd::AsRawFd;
+
 use crate::cli::GlobalOpts;
+use crate::packet_guard::{self, PacketGuard};
 use crate::{container_ref, firewall};
 
 /// The parts of `create` and `run` that build a container.
@@ -50,8 +53,19 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     let spec = super::load_spec(&bundle)?;
     let policy = firewall::policy_of(&spec)?;
     super::protect_devnull_stdio();
+    let packet_guard = firewall::packet_guard_for(&root, &spec, policy.as_ref());
+    // The seccomp fallback goes on this process right before libcontainer forks the
+    // container from it; until the sidecar takes the listener, a thread answers (hooks).
+    let guard_listener = match packet_guard {
+        PacketGuard::Seccomp => Some(packet_guard::install(3 + opts.preserve_fds.max(0))?),
+        _ => None,
+    };
+    let responder = guard_listener.as_ref().map(|l| {
+        let refuse = policy.as_ref().is_some_and(|p| p.mode() == policy::Mode::Enforce);
+        packet_guard::BuildResponder::start(l.as_raw_fd(), refuse)
+    });
 
-    let mut container = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
+    let built = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
         .with_executor(DefaultExecutor {})
         .with_pid_file(opts.pid_file)?
         .with_console_socket(opts.console_socket)
@@ -62,10 +76,16 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         .with_systemd(global.systemd_cgroup)
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)
-        .build()?;
+        .build();
+    if let Some(answered) = responder.map(|r| r.finish()).filter(|n| *n > 0) {
+        crate::logging::warn(&format!("{answered} packet-socket/io_uring calls refused while creating {}", opts.id));
+    }
+    let mut container = built?;
 
     let container_dir = root.join(opts.id);
-    if let Err(err) = firewall::after_build(global, &container, &container_dir, &spec, policy) {
+    if let Err(err) =
+        firewall::after_build(global, &container, &container_dir, &spec, policy, packet_guard, guard_listener)
+    {
         let record = firewall::Record::load(&container_dir);
         if let Err(e) = container.delete(true) {
             crate::logging::warn(&format!("deleting half-created container {}: {e}", opts.id));

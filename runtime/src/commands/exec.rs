@@ -5,6 +5,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
 use crate::cli::GlobalOpts;
+use crate::packet_guard::{self, PacketGuard};
 use crate::{container_ref, firewall};
 
 pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
@@ -29,7 +30,16 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
     // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
-    firewall::join_for_exec(&container_ref::container_dir(&global.root, &args.container_id)?)?;
+    let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
+    let record = firewall::join_for_exec(&container_dir)?;
+    // A process that may hold CAP_NET_RAW in a firewalled container whose LSM guard is not
+    // attached gets the seccomp fallback, answered by the sidecar.
+    let guard_listener = match &record {
+        Some(r) if r.firewalled && r.packet_guard != PacketGuard::Lsm && exec_may_hold_net_raw(&container, &args) => {
+            Some(packet_guard::install(3 + args.preserve_fds.max(0))?)
+        }
+        _ => None,
+    };
 
     super::protect_devnull_stdio();
     let user = args.user.map(|(uid, _)| uid);
@@ -57,10 +67,35 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         .with_process_label(args.process_label)
         .with_apparmor(args.apparmor)
         .build()?;
+    if let Some(listener) = guard_listener {
+        // Without the sidecar the listener closes with us: the kernel then fails these
+        // calls with ENOSYS (still refused, not logged).
+        if let Err(err) = packet_guard::hand_to_sidecar(&container_dir, &listener) {
+            crate::logging::warn(&format!("packet-socket calls of this process will not be logged: {err:#}"));
+        }
+    }
     if args.detach {
         return Ok(0);
     }
     super::wait_for_exit(pid)
+}
+
+/// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or
+/// those of a `--process` file.
+fn exec_may_hold_net_raw(container: &libcontainer::container::Container, args: &liboci_cli::Exec) -> bool {
+    let from_spec = super::load_spec(container.bundle())
+        .map(|spec| packet_guard::may_hold_net_raw(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())))
+        // Unreadable: assume the worst.
+        .unwrap_or(true);
+    let from_args = args.cap.iter().any(|c| c.eq_ignore_ascii_case("CAP_NET_RAW") || c.eq_ignore_ascii_case("NET_RAW"));
+    let from_process = args.process.as_ref().is_some_and(|path| {
+        std::fs::read(path)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<oci_spec::runtime::Process>(&raw).ok())
+            .map(|p| packet_guard::may_hold_net_raw(p.capabilities().as_ref()))
+            .unwrap_or(true)
+    });
+    from_spec || from_args || from_process
 }
 
 fn has_user_namespace(container: &libcontainer::container::Container) -> bool {

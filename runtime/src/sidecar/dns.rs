@@ -197,7 +197,7 @@ pub fn encode_for_client(message: &Message, udp_limit: Option<usize>) -> Vec<u8>
     match udp_limit {
         Some(limit) if bytes.len() > limit => {
             let mut truncated = Message::response(message.metadata.id, message.metadata.op_code);
-            truncated.metadata = message.metadata.clone();
+            truncated.metadata = message.metadata;
             truncated.metadata.truncation = true;
             truncated.metadata.response_code = code;
             truncated.queries = message.queries.clone();

@@ -25,6 +25,7 @@ use policy::{LogLevel, Mode, Policy, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalOpts;
+use crate::packet_guard::{self, GuardedCall, PacketGuard};
 use recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
 
 /// The fd number the ready pipe has in the sidecar.
@@ -44,6 +45,10 @@ pub struct SidecarConfig {
     pub upstreams: Vec<SocketAddr>,
     pub log_dir: PathBuf,
     pub pin_dir: PathBuf,
+    /// How packet sockets are refused: the LSM program is loaded only for `Lsm`; for
+    /// `Seccomp` the runtime hands the filter's listener over the guard socket.
+    #[serde(default)]
+    pub packet_guard: PacketGuard,
 }
 
 pub fn pin_dir(id: &str) -> PathBuf {
@@ -140,7 +145,7 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
     let setup = (|| {
         let text = std::fs::read(config_path(&container_dir)).context("reading sidecar config")?;
         let config: SidecarConfig = serde_json::from_slice(&text).context("parsing sidecar config")?;
-        Firewalled::set_up(config)
+        Firewalled::set_up(config, &container_dir)
     })();
     let firewalled = match setup {
         Ok(f) => f,
@@ -197,10 +202,12 @@ struct Firewalled {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<std::net::TcpListener>,
     recorder: Recorder,
+    /// Where the runtime hands over seccomp listeners (packet-guard fallback).
+    guard_socket: std::os::unix::net::UnixListener,
 }
 
 impl Firewalled {
-    fn set_up(config: SidecarConfig) -> Result<Firewalled> {
+    fn set_up(config: SidecarConfig, container_dir: &Path) -> Result<Firewalled> {
         let recorder = Recorder::new(
             &config.log_dir,
             &config.id,
@@ -210,6 +217,9 @@ impl Firewalled {
                 Mode::Audit => "audit",
             },
         )?;
+        // Bound before entering the container's network namespace (a path socket does not
+        // belong to one, but its directory must be resolved in ours).
+        let guard_socket = bind_guard_socket(container_dir)?;
         // From here on this thread (the runtime's only I/O thread) lives in the container's
         // network namespace: the proxy's sockets, and the upstream sockets it makes per
         // query, belong there. They are outside the container's cgroup, so not redirected.
@@ -227,6 +237,7 @@ impl Firewalled {
             default_allow: policy.default_verdict() == Verdict::Allow,
             report_allowed: policy.log_level() == LogLevel::All,
             events_per_sec: EVENTS_PER_SEC,
+            packet_socket_guard: config.packet_guard == PacketGuard::Lsm,
         };
         let mut firewall = Firewall::load(&fw_config)?;
         for cidr in policy.allow_cidrs() {
@@ -241,15 +252,24 @@ impl Firewalled {
         }
         firewall.attach(&config.cgroup)?;
         firewall.pin(&config.pin_dir)?;
+        if config.packet_guard == PacketGuard::Lsm {
+            if let Some(reason) = firewall.packet_socket_guard_unavailable() {
+                // The runtime's probe said the kernel runs it: fail closed rather than leave
+                // a CAP_NET_RAW container able to send frames past the firewall.
+                bail!("the packet-socket guard did not load ({reason}); the container holds CAP_NET_RAW");
+            }
+        }
         let mut recorder = recorder;
-        if let Some(reason) = firewall.packet_socket_guard_unavailable() {
-            recorder.add_warning(format!(
-                "packet-socket guard unavailable ({reason}): a process with CAP_NET_RAW can send raw \
-                 frames through AF_PACKET past the firewall; drop CAP_NET_RAW for this container"
-            ));
+        if config.packet_guard == PacketGuard::Seccomp {
+            // Not a gap, but a difference a user will notice: say it in the report.
+            recorder.add_warning(
+                "this kernel cannot run the BPF LSM packet-socket guard: a seccomp filter refuses \
+                 AF_PACKET/AF_XDP sockets and io_uring instead (the container holds CAP_NET_RAW)"
+                    .into(),
+            );
             let _ = recorder.flush_report();
         }
-        Ok(Firewalled { config, firewall, udp, tcp, recorder })
+        Ok(Firewalled { config, firewall, udp, tcp, recorder, guard_socket })
     }
 
     fn serve(self) -> Result<i32> {
@@ -260,7 +280,7 @@ impl Firewalled {
 
     async fn serve_async(self) -> Result<i32> {
         use tokio::signal::unix::{signal, SignalKind};
-        let Firewalled { config, firewall, udp, tcp, recorder } = self;
+        let Firewalled { config, firewall, udp, tcp, recorder, guard_socket } = self;
         let mut events = firewall.events()?;
         let firewall = Rc::new(firewall);
         let recorder = Rc::new(RefCell::new(recorder));
@@ -284,8 +304,20 @@ impl Firewalled {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut flush_now = signal(SignalKind::user_defined1())?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        guard_socket.set_nonblocking(true)?;
+        let guard_socket = tokio::net::UnixListener::from_std(guard_socket)?;
+        let (guard_tx, mut guard_events) = tokio::sync::mpsc::unbounded_channel::<GuardEvent>();
+        let refuse = config.policy.mode() == Mode::Enforce;
         loop {
             tokio::select! {
+                Some(event) = guard_events.recv() => {
+                    record_guard_event(refuse, &mut recorder.borrow_mut(), event);
+                }
+                accepted = guard_socket.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        take_guard_listener(stream, refuse, guard_tx.clone());
+                    }
+                }
                 event = events.next() => {
                     if let Ok(event) = event {
                         record_kernel_event(&config.policy, &firewall, &mut recorder.borrow_mut(), event);
@@ -310,10 +342,97 @@ impl Firewalled {
         while let Some(event) = events.try_next() {
             record_kernel_event(&config.policy, &firewall, &mut rec, event);
         }
+        while let Ok(event) = guard_events.try_recv() {
+            record_guard_event(refuse, &mut rec, event);
+        }
         rec.add_suppressed(events.suppressed());
         rec.flush_report()?;
         Ok(0)
     }
+}
+
+fn bind_guard_socket(container_dir: &Path) -> Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = File::open(container_dir).with_context(|| format!("opening {}", container_dir.display()))?;
+    let path = packet_guard::short_socket_path(&dir, packet_guard::SOCKET_NAME);
+    let _ = std::fs::remove_file(&path);
+    let socket = std::os::unix::net::UnixListener::bind(&path)
+        .with_context(|| format!("binding {}", container_dir.join(packet_guard::SOCKET_NAME).display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(socket)
+}
+
+/// A guarded call, as the listener thread saw it (cmdline read while the caller waited).
+struct GuardEvent {
+    pid: u32,
+    cmdline: Option<String>,
+    comm: Option<String>,
+    call: GuardedCall,
+}
+
+/// Takes a seccomp listener from the runtime (it sends right after connecting) and answers its
+/// notifications on a thread of its own: the kernel's RECV blocks.
+fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tokio::sync::mpsc::UnboundedSender<GuardEvent>) {
+    let Ok(stream) = stream.into_std() else { return };
+    if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
+        return;
+    }
+    let listener = match packet_guard::take_from_runtime(&stream) {
+        Ok(l) => l,
+        Err(err) => {
+            tracing::warn!("packet guard: {err:#}");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new().name("packet-guard".into()).spawn(move || {
+        let fd = listener.as_raw_fd();
+        loop {
+            match packet_guard::receive(fd, 1000) {
+                Ok(Some(n)) => {
+                    let read = |what: &str| std::fs::read(format!("/proc/{}/{what}", n.pid)).ok();
+                    let cmdline = read("cmdline").map(|raw| recorder::argv_to_cmdline(&raw)).filter(|c| !c.is_empty());
+                    let comm = read("comm").map(|raw| String::from_utf8_lossy(&raw).trim_end().to_string());
+                    packet_guard::answer(fd, &n, refuse);
+                    if events.send(GuardEvent { pid: n.pid, cmdline, comm, call: n.call }).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) if events.is_closed() => break,
+                Ok(None) => {}
+                // Every process of this filter is gone.
+                Err(_) => break,
+            }
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::warn!("packet guard: starting its thread: {err}");
+    }
+}
+
+fn record_guard_event(refuse: bool, recorder: &mut Recorder, event: GuardEvent) {
+    let proto = match event.call {
+        GuardedCall::IoUringSetup => "io_uring",
+        _ => "packet-socket",
+    };
+    let log_event = LogEvent {
+        time: now(),
+        container: recorder.container().to_string(),
+        pid: Some(event.pid),
+        cmdline: event.cmdline,
+        comm: event.comm,
+        kind: EventKind::Packet,
+        domain: None,
+        ip: None,
+        port: None,
+        proto: proto.to_string(),
+        verdict: if refuse { EventVerdict::Blocked } else { EventVerdict::WouldBlock },
+        rule: event.call.rule(),
+        qtype: None,
+        answers: vec![],
+        cnames: vec![],
+        dropped: vec![],
+    };
+    recorder.record(log_event);
 }
 
 /// UDP and TCP on 127.0.0.1:P and, where the namespace has IPv6, [::1]:P (same port).

@@ -476,15 +476,17 @@ impl Recorder {
 }
 
 /// /proc/<pid>/cmdline with the NULs between arguments as spaces.
-fn read_cmdline(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
-            .filter(|part| !part.is_empty())
-            .map(|part| String::from_utf8_lossy(part).into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+pub fn read_cmdline(pid: u32) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|raw| argv_to_cmdline(&raw))
+}
+
+/// /proc/<pid>/cmdline's NUL-separated argv as one line.
+pub fn argv_to_cmdline(raw: &[u8]) -> String {
+    raw.split(|b| *b == 0)
+        .filter(|part| !part.is_empty())
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Start time of a live process (field 22 of /proc/<pid>/stat), which tells reused pids
