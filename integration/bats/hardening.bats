@@ -28,7 +28,10 @@ teardown() {
 		for i in $(cat "$TEST_DIR/ids" 2>/dev/null); do timeout 10 "$RUNTIME" --root "$ROOT" delete --force "$i" >/dev/null 2>&1 </dev/null || true; done
 		umount -l "$LOGS" || true
 	fi
+	local memcgs m
+	memcgs=$(cat "$TEST_DIR/memcgs" 2>/dev/null || true)
 	teardown_common
+	for m in $memcgs; do rmdir "$m" 2>/dev/null || true; done
 }
 
 ALLOW=cgfw.io/allow=allowed.test
@@ -718,6 +721,58 @@ userns_bundle() {
 	done
 }
 
-@test "faults: sidecar OOM" {
-	skip "the sidecar runs in the caller's cgroup, not a limited one: an OOM kill is a SIGKILL from the kernel, covered by firewall.bats 'sidecar SIGKILL: fail closed'"
+# The sidecar runs in the caller's cgroup (conmon's, the shim's), whose memory limit the
+# platform sets; here it is moved into a memory cgroup of its own with a 256 KiB limit. Charges
+# stay where they were made, so only what it allocates afterwards counts: a burst of DNS
+# queries (each name a new report entry, plus the heap it trims back every second) makes the
+# kernel's memcg OOM killer kill it. Then: fail closed, the report says so, delete cleans up.
+@test "faults: sidecar OOM-killed by the kernel (256 KiB memory cgroup): fail closed, reported, delete cleans up" {
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
+	local sp memcg oom_file oom_key
+	sp=$(sidecar_pids "$c")
+	[ -n "$sp" ] || fail "no sidecar"
+	run -0 cx getconn-musl allowed.test
+	if [ -f /sys/fs/cgroup/memory/cgroup.procs ]; then
+		memcg=/sys/fs/cgroup/memory/cgfw-oom-$c
+		mkdir "$memcg"
+		echo 262144 >"$memcg/memory.limit_in_bytes"
+		echo 262144 >"$memcg/memory.memsw.limit_in_bytes" 2>/dev/null || true
+		oom_file=$memcg/memory.oom_control oom_key=oom_kill
+	elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+		memcg=/sys/fs/cgroup/cgfw-oom-$c
+		mkdir "$memcg"
+		echo 262144 >"$memcg/memory.max"
+		echo 0 >"$memcg/memory.swap.max" 2>/dev/null || true
+		oom_file=$memcg/memory.events oom_key=oom_kill
+	else
+		skip "no memory controller to limit the sidecar with"
+	fi
+	echo "$memcg" >>"$TEST_DIR/memcgs"
+	echo "$sp" >"$memcg/cgroup.procs"
+	# Bounded: at most 3 bursts of 300 queries for distinct names, 8 s each.
+	local burst
+	for burst in 1 2 3; do
+		cx sh -c "i=0; while [ \$i -lt 300 ]; do dnsq udp $FW_DNS4 n\$i-$burst.oom.test >/dev/null 2>&1; i=\$((i+1)); done" || true
+		kill -USR1 "$sp" 2>/dev/null || true
+		wait_pid_gone "$sp" 3 2>/dev/null && break
+	done
+	wait_pid_gone "$sp" 5 || fail "sidecar survived 900 queries in a 256 KiB memory cgroup"
+	local kills
+	kills=$(awk -v k="$oom_key" '$1 == k {print $2}' "$oom_file")
+	echo "# $oom_file: $oom_key $kills" >&3
+	[ "${kills:-0}" -ge 1 ] || fail "the sidecar died, but not by the OOM killer: $(cat "$oom_file")"
+	# Fail closed: no name resolves, no address opens, packet sockets stay refused.
+	run cx getconn-musl allowed.test
+	[ "$status" -ne 0 ] || fail "allowed.test resolved without the proxy"
+	run -3 cx getconn-musl "$FW_EVIL4"
+	run cx rawsend packet c0 "$HD_GWMAC" 198.18.0.100 "$FW_EVIL4" 9999 after-oom
+	[ "$status" -ne 0 ] || fail "AF_PACKET allowed after the sidecar's OOM kill"
+	# Reported: the report says the sidecar stopped; delete says it too and cleans up.
+	run -0 "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" report "$c"
+	jq -e '.warnings | any(test("sidecar .* stopped"))' <<<"$output" >/dev/null || fail "report does not say the sidecar stopped: $output"
+	run -0 frt delete --force "$c"
+	assert_clean "$c"
+	jq -e '.warnings | any(test("OOM-killed"))' "$LOGS/$c.report.json" >/dev/null || fail "final report lacks the warning"
+	rmdir "$memcg"
 }

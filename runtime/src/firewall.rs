@@ -204,6 +204,36 @@ pub fn teardown(id: &str, record: Option<Record>) -> Result<()> {
     Ok(())
 }
 
+/// For a firewalled container whose recorded sidecar no longer runs (killed, OOM-killed,
+/// crashed): the pinned programs keep refusing what the policy refuses, but from then on DNS
+/// gets no answer and nothing is logged. The user reads that in the report.
+pub fn dead_sidecar_warning(record: &Record) -> Option<String> {
+    let sidecar = record.sidecar?;
+    (!sidecar.is_alive()).then(|| {
+        format!(
+            "the firewall sidecar (pid {}) stopped while the container existed (killed, OOM-killed or \
+             crashed): the pinned programs kept blocking, but DNS went unanswered and nothing was \
+             logged after that",
+            sidecar.pid
+        )
+    })
+}
+
+/// Adds `warning` to the container's report file (once), where its sidecar can no longer.
+pub fn note_in_report(log_dir: &Path, id: &str, warning: &str) -> Result<()> {
+    use crate::sidecar::recorder::{report_path, Report};
+    let path = report_path(log_dir, id);
+    let text = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut report: Report = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if report.warnings.iter().any(|w| w == warning) {
+        return Ok(());
+    }
+    report.warnings.push(warning.to_string());
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// SIGTERM, then SIGKILL after a bounded wait. The sidecar writes its final report on TERM.
 fn stop_sidecar(process: SidecarProcess) {
     use nix::sys::signal::{kill, Signal};

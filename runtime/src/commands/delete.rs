@@ -36,6 +36,12 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
             super::state::status_name(status)
         ),
     }
+    if let Some(warning) = record.as_ref().and_then(firewall::dead_sidecar_warning) {
+        crate::logging::warn(&format!("container {id}: {warning}"));
+        if let Err(err) = firewall::note_in_report(&global.cgfw_log_dir, id, &warning) {
+            crate::logging::warn(&format!("container {id}: {err:#}"));
+        }
+    }
     firewall::teardown(id, record)
 }
 

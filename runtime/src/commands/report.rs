@@ -11,7 +11,11 @@ use crate::{container_ref, firewall};
 pub fn report(global: &GlobalOpts, args: ReportArgs) -> Result<()> {
     let path = report_path(&global.cgfw_log_dir, &args.container_id);
     let dir = container_ref::container_dir(&global.root, &args.container_id)?;
-    if let Some(sidecar) = firewall::Record::load(&dir).and_then(|r| r.sidecar).filter(|s| s.is_alive()) {
+    let record = firewall::Record::load(&dir);
+    if let Some(warning) = record.as_ref().and_then(firewall::dead_sidecar_warning) {
+        let _ = firewall::note_in_report(&global.cgfw_log_dir, &args.container_id, &warning);
+    }
+    if let Some(sidecar) = record.and_then(|r| r.sidecar).filter(|s| s.is_alive()) {
         let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sidecar.pid), nix::sys::signal::SIGUSR1);
         let deadline = Instant::now() + Duration::from_millis(500);
