@@ -33,9 +33,11 @@
 //! `lsm` and `tracing` as NOT available, although `bpf` is an active LSM), the firewall runs
 //! without the guard, logs a warning and reports why in
 //! [`Firewall::packet_socket_guard_unavailable`] (final after [`Firewall::attach`]). The
-//! caller should then fail closed for containers that hold CAP_NET_RAW (the bypass needs it),
-//! or withhold CAP_NET_RAW. Not failing closed in here is deliberate: the only alternative
-//! would be refusing every container on such kernels, CAP_NET_RAW or not.
+//! caller refuses packet sockets another way for containers that may hold CAP_NET_RAW (the
+//! bypass needs it): the runtime decides up front with [`probe_packet_socket_guard`] and
+//! turns the program off ([`FirewallConfig::packet_socket_guard`]) where it uses its seccomp
+//! fallback or where no process can hold CAP_NET_RAW. Not failing closed in here is
+//! deliberate: the only alternative would be refusing every container on such kernels.
 //!
 //! # Maps (per firewall) and their sizes
 //! Memory as the kernel accounts it (`memlock:` in fdinfo, kernel 6.18, x86_64, 2 CPUs);
