@@ -374,6 +374,26 @@ guard_mechanism() {
 	[ "$status" -ne 0 ] || fail "AF_PACKET without CAP_NET_RAW"
 }
 
+@test "packet guard: 32-bit system calls (int 0x80): socket(AF_PACKET) refused; socketcall refused under the seccomp fallback" {
+	[ "$(uname -m)" = x86_64 ] || skip "ia32 system calls exist on x86_64 only"
+	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW"
+	run cx rawsend i386-packet
+	echo "# i386 socket(AF_PACKET): rc=$status $output" >&3
+	[ "$status" -ne 0 ] || fail "AF_PACKET through the i386 socket() call was not refused"
+	run cx rawsend i386-socketcall
+	echo "# i386 socketcall(SYS_SOCKET): rc=$status $output" >&3
+	if [ "$(guard_mechanism "$c")" = seccomp ]; then
+		# The family is behind a pointer the filter cannot read: every legacy socketcall
+		# socket() is refused, and logged.
+		[ "$status" -ne 0 ] || fail "socketcall(SYS_SOCKET) was not refused under the seccomp fallback"
+		run -0 wait_event "$c" '.proto == "packet-socket" and (.rule | test("socketcall")) and (.cmdline | test("rawsend i386-socketcall"))' 2
+	else
+		[ "$status" -eq 0 ] || fail "the LSM guard must not refuse an AF_INET socket: $output"
+	fi
+	# An ordinary 64-bit UDP socket is untouched.
+	run -0 cx rawsend conn "$FW_DNS4" 53 x
+}
+
 @test "packet guard: audit mode lets AF_PACKET through and logs it as would-block" {
 	HD_CAPS=CAP_NET_RAW hd_sleeper --annotation "$ALLOW" --annotation cgfw.io/mode=audit
 	catch udp 0.0.0.0 9999

@@ -11,6 +11,8 @@
  *                                      solicitation) with MSG as body, hop limit 255
  *   rawsend xdp                        create an AF_XDP socket (needs CAP_NET_RAW)
  *   rawsend iouring                    create an io_uring (io_uring_setup)
+ *   rawsend i386-packet                socket(AF_PACKET) as a 32-bit system call (int 0x80)
+ *   rawsend i386-socketcall            socketcall(SYS_SOCKET, AF_INET UDP), 32-bit (int 0x80)
  *   rawsend packet IFACE DSTMAC SRC DST PORT MSG
  *                                      AF_PACKET: an Ethernet frame carrying an IPv4 UDP packet
  *                                      straight to the device queue
@@ -42,6 +44,20 @@ static unsigned short csum(const void *data, int len)
 	while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
 	return htons((unsigned short)~sum);
 }
+
+#if defined(__x86_64__)
+/* A 32-bit system call from this 64-bit process (ia32 emulation): seccomp sees it with
+ * AUDIT_ARCH_I386 and the i386 numbers. Returns -errno on failure. */
+static long int80(long nr, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	return ret;
+}
+/* socketcall's argument block must have a 32-bit address: static data of this static,
+ * non-PIE binary does. */
+static unsigned int socketcall_args[3] = {AF_INET, SOCK_DGRAM, 0};
+#endif
 
 static int fail(const char *step) { printf("%s: %s\n", step, strerror(errno)); return 2; }
 
@@ -160,6 +176,14 @@ int main(int argc, char **argv)
 		/* AF_XDP: creating the socket is the step the firewall must refuse. */
 		if ((fd = socket(44 /* AF_XDP */, SOCK_RAW, 0)) < 0) return fail("socket");
 		n = 0;
+#if defined(__x86_64__)
+	} else if (!strcmp(mode, "i386-packet") || !strcmp(mode, "i386-socketcall")) {
+		long r = !strcmp(mode, "i386-packet")
+			? int80(359 /* i386 socket */, AF_PACKET, SOCK_RAW, 0)
+			: int80(102 /* i386 socketcall */, 1 /* SYS_SOCKET */, (long)(unsigned long)socketcall_args, 0);
+		if (r < 0) { errno = (int)-r; return fail("int 0x80 socket"); }
+		n = 0;
+#endif
 	} else if (!strcmp(mode, "iouring")) {
 		/* io_uring can open sockets (IORING_OP_SOCKET) where no seccomp filter sees them. */
 		unsigned char params[120];
