@@ -800,6 +800,17 @@ impl Firewall {
         sys::map_update(self.fd(i), k, v).map_err(|source| EbpfError::Map { map: MAP_NAMES[i], op, source })
     }
 
+    /// Sets (or clears) the DNS proxy addresses after [`Firewall::load`]: the programs can be
+    /// loaded before the proxy's sockets exist (the runtime loads them while the container is
+    /// still being built) and get the addresses before [`Firewall::attach`].
+    pub fn set_dns_proxy(&self, v4: Option<SocketAddrV4>, v6: Option<SocketAddrV6>) -> Result<(), EbpfError> {
+        let mut c = self.config()?;
+        let with = config_raw(&FirewallConfig { proxy_v4: v4, proxy_v6: v6, ..FirewallConfig::default() });
+        (c.has_proxy4, c.proxy4_addr, c.proxy4_port) = (with.has_proxy4, with.proxy4_addr, with.proxy4_port);
+        (c.has_proxy6, c.proxy6_addr, c.proxy6_port) = (with.has_proxy6, with.proxy6_addr, with.proxy6_port);
+        self.write_config(&c)
+    }
+
     fn write_config(&self, c: &abi::Config) -> Result<(), EbpfError> {
         self.update(M_CONFIG, "write config", &0u32, c)
     }

@@ -105,6 +105,20 @@ fn connect_policy_v4_v6_mapped_tcp_udp() {
     assert_eq!(env.run_client(|| tcp_echo(sa(DENIED, TCP_PORT))), 0, "after detach");
 }
 
+/// The runtime loads the programs before the proxy exists and sets its address afterwards:
+/// the result is the configuration a load with the address would have written, and the DNS
+/// redirect works (checked end to end by every firewall test that resolves a name).
+#[test]
+fn dns_proxy_set_after_load_matches_load_with_it() {
+    let with = Firewall::load(&cfg()).unwrap_or_else(|e| panic!("load: {e}"));
+    let later = Firewall::load(&FirewallConfig { proxy_v4: None, proxy_v6: None, ..cfg() }).unwrap();
+    assert_eq!(later.config().unwrap().has_proxy4, 0);
+    later.set_dns_proxy(cfg().proxy_v4, cfg().proxy_v6).unwrap();
+    assert_eq!(later.config().unwrap(), with.config().unwrap());
+    later.set_dns_proxy(None, None).unwrap();
+    assert_eq!((later.config().unwrap().has_proxy4, later.config().unwrap().has_proxy6), (0, 0));
+}
+
 #[test]
 fn default_allow_with_block_list() {
     let env = Env::new("dal");

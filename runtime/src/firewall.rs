@@ -16,7 +16,7 @@ use policy::Policy;
 use crate::cgroup2::{self, Layout};
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
-use crate::sidecar::{self, recorder::process_start_time, SidecarConfig};
+use crate::sidecar::{self, recorder::process_start_time, ContainerPlace, PendingSidecar, SidecarConfig};
 
 const RECORD_FILE: &str = "cgfw.json";
 
@@ -90,15 +90,37 @@ pub fn packet_guard_for(root: &Path, spec: &Spec, policy: Option<&Policy>) -> Pa
     }
 }
 
+/// Starts the firewall sidecar of a container with a policy, before the build: it loads its
+/// programs meanwhile ([`PendingSidecar`]).
+pub fn start_sidecar_early(
+    global: &GlobalOpts,
+    id: &str,
+    bundle: &Path,
+    spec: &Spec,
+    policy: &Policy,
+    packet_guard: PacketGuard,
+) -> Result<PendingSidecar> {
+    sidecar::spawn(
+        global,
+        &SidecarConfig {
+            id: id.to_string(),
+            upstreams: sidecar::upstreams_for(policy, spec, bundle),
+            policy: policy.clone(),
+            log_dir: global.cgfw_log_dir.clone(),
+            pin_dir: sidecar::pin_dir(id),
+            packet_guard,
+        },
+    )
+}
+
 /// Runs after libcontainer built the container (init waiting for `start`): our cgroup v2 on
 /// hybrid hosts, loopback up in a new network namespace (as runc does), and with a policy,
 /// the firewall sidecar — attached and ready before this returns.
 pub fn after_build(
-    global: &GlobalOpts,
     container: &Container,
     container_dir: &Path,
     spec: &Spec,
-    policy: Option<Policy>,
+    sidecar: Option<PendingSidecar>,
     packet_guard: PacketGuard,
     guard_listener: Option<std::os::fd::OwnedFd>,
 ) -> Result<()> {
@@ -122,25 +144,15 @@ pub fn after_build(
     if has_new_network_namespace(spec) {
         crate::netns::run_in(&netns, crate::netns::bring_loopback_up)?;
     }
-    let Some(policy) = policy else { return Ok(()) };
+    let Some(sidecar) = sidecar else { return Ok(()) };
     let cgroup = record
         .cgroup_v2
         .clone()
         .context("this host has no cgroup v2 (needed for the firewall's BPF programs)")?;
-    let config = SidecarConfig {
-        id: container.id().to_string(),
-        upstreams: sidecar::upstreams_for(&policy, spec, container.bundle()),
-        policy,
-        cgroup,
-        netns,
-        log_dir: global.cgfw_log_dir.clone(),
-        pin_dir: sidecar::pin_dir(container.id()),
-        packet_guard,
-    };
-    // Recorded first: if we die between spawning and saving its pid, teardown still looks.
+    // Recorded first: if we die between starting it and saving its pid, teardown still looks.
     record.firewalled = true;
     record.save(container_dir)?;
-    let sidecar_pid = sidecar::spawn(global, container_dir, &config)?;
+    let sidecar_pid = sidecar.start(&ContainerPlace { cgroup, netns })?;
     record.sidecar = Some(SidecarProcess {
         pid: sidecar_pid,
         start_time: process_start_time(sidecar_pid as u32).unwrap_or(0),

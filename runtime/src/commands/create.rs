@@ -54,6 +54,11 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     let policy = firewall::policy_of(&spec)?;
     super::protect_devnull_stdio();
     let packet_guard = firewall::packet_guard_for(&root, &spec, policy.as_ref());
+    // Before the build, so that loading the BPF programs overlaps with it.
+    let sidecar = match &policy {
+        Some(p) => Some(firewall::start_sidecar_early(global, opts.id, &bundle, &spec, p, packet_guard)?),
+        None => None,
+    };
     // The seccomp fallback goes on this process right before libcontainer forks the
     // container from it; until the sidecar takes the listener, a thread answers (hooks).
     let guard_listener = match packet_guard {
@@ -84,7 +89,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
 
     let container_dir = root.join(opts.id);
     if let Err(err) =
-        firewall::after_build(global, &container, &container_dir, &spec, policy, packet_guard, guard_listener)
+        firewall::after_build(&container, &container_dir, &spec, sidecar, packet_guard, guard_listener)
     {
         let record = firewall::Record::load(&container_dir);
         if let Err(e) = container.delete(true) {

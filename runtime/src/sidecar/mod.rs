@@ -28,20 +28,21 @@ use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, GuardedCall, PacketGuard};
 use recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
 
-/// The fd number the ready pipe has in the sidecar.
+/// The fd numbers the ready pipe (sidecar writes "ok" or its error) and the go pipe (the
+/// runtime writes the config, then the built container's place) have in the sidecar.
 const READY_FD: i32 = 3;
+const GO_FD: i32 = 4;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PIN_ROOT: &str = "/sys/fs/bpf/cgfw";
 /// Kernel event budget per container (token bucket rate and burst).
 const EVENTS_PER_SEC: u32 = 2000;
 
-/// Everything the sidecar needs, written by `create` to `<root>/<id>/sidecar.json`.
+/// What the sidecar needs to load its programs: known before the container is built. `create`
+/// sends it as the first line of the go pipe.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SidecarConfig {
     pub id: String,
     pub policy: Policy,
-    pub cgroup: PathBuf,
-    pub netns: PathBuf,
     pub upstreams: Vec<SocketAddr>,
     pub log_dir: PathBuf,
     pub pin_dir: PathBuf,
@@ -51,19 +52,35 @@ pub struct SidecarConfig {
     pub packet_guard: PacketGuard,
 }
 
+/// Where the built container lives: the second line of the go pipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerPlace {
+    /// The cgroup v2 the programs attach to.
+    pub cgroup: PathBuf,
+    /// The container's network namespace, where the proxy listens.
+    pub netns: PathBuf,
+}
+
 pub fn pin_dir(id: &str) -> PathBuf {
     Path::new(PIN_ROOT).join(id)
 }
 
-fn config_path(container_dir: &Path) -> PathBuf {
-    container_dir.join("sidecar.json")
+/// A sidecar started before the container is built: it parses BTF and loads and verifies its
+/// programs (most of a firewalled `create`'s cost) while libcontainer builds the container,
+/// then waits on the go pipe for [`PendingSidecar::start`]. Dropped unstarted (the build
+/// failed), it is killed; a runtime killed meanwhile closes the go pipe, and it exits.
+pub struct PendingSidecar {
+    pid: i32,
+    go: Option<File>,
+    ready: Option<OwnedFd>,
 }
 
-/// Starts the sidecar and waits until it reports ready (or its error). Returns its pid.
-pub fn spawn(global: &GlobalOpts, container_dir: &Path, config: &SidecarConfig) -> Result<i32> {
-    std::fs::write(config_path(container_dir), serde_json::to_vec(config)?).context("writing sidecar config")?;
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating ready pipe")?;
-    let write_raw = write_end.as_raw_fd();
+/// Starts the sidecar on `config` (it begins loading at once). Returns before it is ready.
+pub fn spawn(global: &GlobalOpts, config: &SidecarConfig) -> Result<PendingSidecar> {
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (ready_read, ready_write) = nix::unistd::pipe2(cloexec).context("creating ready pipe")?;
+    let (go_read, go_write) = nix::unistd::pipe2(cloexec).context("creating go pipe")?;
+    let (ready_raw, go_raw) = (ready_write.as_raw_fd(), go_read.as_raw_fd());
     let mut command = Command::new("/proc/self/exe");
     command
         .arg("--root")
@@ -84,22 +101,53 @@ pub fn spawn(global: &GlobalOpts, container_dir: &Path, config: &SidecarConfig) 
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::dup2(write_raw, READY_FD) < 0 {
+            // The go pipe's end may sit on fd 3: move it out of the way first.
+            let go_tmp = libc::fcntl(go_raw, libc::F_DUPFD, 10);
+            if go_tmp < 0 || libc::dup2(ready_raw, READY_FD) < 0 || libc::dup2(go_tmp, GO_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // Everything else inherited (preserved fds, the caller's pipes) is closed.
-            libc::syscall(libc::SYS_close_range, READY_FD as u32 + 1, u32::MAX, 0);
+            libc::syscall(libc::SYS_close_range, GO_FD as u32 + 1, u32::MAX, 0);
             Ok(())
         });
     }
     let child = command.spawn().context("starting the firewall sidecar")?;
-    drop(write_end);
-    let pid = child.id() as i32;
-    match read_ready(read_end) {
-        Ok(()) => Ok(pid),
-        Err(err) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-            Err(err)
+    drop((ready_write, go_read));
+    let mut pending = PendingSidecar { pid: child.id() as i32, go: Some(File::from(go_write)), ready: Some(ready_read) };
+    let mut line = serde_json::to_vec(config)?;
+    line.push(b'\n');
+    // A sidecar that failed at once has closed the pipe: its error is read in `start`.
+    if let Some(go) = pending.go.as_mut() {
+        let _ = go.write_all(&line);
+    }
+    Ok(pending)
+}
+
+impl PendingSidecar {
+    /// Tells the sidecar where the built container is and waits until it reports ready (or
+    /// its error). Returns its pid.
+    pub fn start(mut self, place: &ContainerPlace) -> Result<i32> {
+        let mut line = serde_json::to_vec(place)?;
+        line.push(b'\n');
+        if let Some(mut go) = self.go.take() {
+            // Failing here means the sidecar already exited: the ready pipe says why.
+            let _ = go.write_all(&line);
+        }
+        let ready = self.ready.take().context("sidecar already started")?;
+        match read_ready(ready) {
+            Ok(()) => Ok(std::mem::replace(&mut self.pid, 0)),
+            // Drop kills it.
+            Err(err) => Err(err),
+        }
+    }
+}
+
+impl Drop for PendingSidecar {
+    fn drop(&mut self) {
+        if self.pid > 0 {
+            let pid = nix::unistd::Pid::from_raw(self.pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
         }
     }
 }
@@ -139,16 +187,28 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
     // A DNS client that closes its TCP connection early must not kill the firewall.
     // SAFETY: ignoring SIGPIPE at startup, before any threads.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    // SAFETY: fd 3 is the ready pipe `spawn` placed there; nothing else in this process owns it.
+    // SAFETY: fds 3 and 4 are the pipes `spawn` placed there; nothing else here owns them.
     let mut ready = unsafe { File::from_raw_fd(READY_FD) };
+    let mut go = std::io::BufReader::new(unsafe { File::from_raw_fd(GO_FD) });
     let container_dir = crate::container_ref::container_dir(&global.root, id)?;
     let setup = (|| {
-        let text = std::fs::read(config_path(&container_dir)).context("reading sidecar config")?;
-        let config: SidecarConfig = serde_json::from_slice(&text).context("parsing sidecar config")?;
-        Firewalled::set_up(config, &container_dir)
+        use std::io::BufRead;
+        let mut line = String::new();
+        go.read_line(&mut line).context("reading the sidecar config")?;
+        let config: SidecarConfig = serde_json::from_str(&line).context("parsing the sidecar config")?;
+        // The slow part, while libcontainer builds the container.
+        let firewall = load_firewall(&config)?;
+        line.clear();
+        if go.read_line(&mut line).context("waiting for the container")? == 0 {
+            // The build failed, or the runtime died: nothing to guard.
+            return Ok(None);
+        }
+        let place: ContainerPlace = serde_json::from_str(&line).context("parsing the container's place")?;
+        Firewalled::set_up(config, place, firewall, &container_dir).map(Some)
     })();
     let firewalled = match setup {
-        Ok(f) => f,
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(0),
         Err(err) => {
             let _ = writeln!(ready, "error: {err:#}");
             return Ok(1);
@@ -195,6 +255,32 @@ fn release_startup_code() {
     }
 }
 
+/// The programs loaded and the policy's CIDRs in their maps: all but the proxy's address,
+/// which exists once the container's network namespace does.
+fn load_firewall(config: &SidecarConfig) -> Result<Firewall> {
+    let policy = &config.policy;
+    let fw_config = FirewallConfig {
+        proxy_v4: None,
+        proxy_v6: None,
+        mode: match policy.mode() {
+            Mode::Enforce => ebpf::Mode::Enforce,
+            Mode::Audit => ebpf::Mode::Audit,
+        },
+        default_allow: policy.default_verdict() == Verdict::Allow,
+        report_allowed: policy.log_level() == LogLevel::All,
+        events_per_sec: EVENTS_PER_SEC,
+        packet_socket_guard: config.packet_guard == PacketGuard::Lsm,
+    };
+    let firewall = Firewall::load(&fw_config)?;
+    for cidr in policy.allow_cidrs() {
+        firewall.allow_cidr(cidr.addr, cidr.prefix_len)?;
+    }
+    for cidr in policy.block_cidrs() {
+        firewall.block_cidr(cidr.addr, cidr.prefix_len)?;
+    }
+    Ok(firewall)
+}
+
 /// The sidecar after set-up: programs attached and pinned, proxy sockets bound.
 struct Firewalled {
     config: SidecarConfig,
@@ -207,7 +293,7 @@ struct Firewalled {
 }
 
 impl Firewalled {
-    fn set_up(config: SidecarConfig, container_dir: &Path) -> Result<Firewalled> {
+    fn set_up(config: SidecarConfig, place: ContainerPlace, mut firewall: Firewall, container_dir: &Path) -> Result<Firewalled> {
         let recorder = Recorder::new(
             &config.log_dir,
             &config.id,
@@ -223,34 +309,15 @@ impl Firewalled {
         // From here on this thread (the runtime's only I/O thread) lives in the container's
         // network namespace: the proxy's sockets, and the upstream sockets it makes per
         // query, belong there. They are outside the container's cgroup, so not redirected.
-        crate::netns::enter(&config.netns)?;
+        crate::netns::enter(&place.netns)?;
         crate::netns::bring_loopback_up()?;
         let (udp, tcp, proxy_v4, proxy_v6) = bind_proxy_sockets()?;
-        let policy = &config.policy;
-        let fw_config = FirewallConfig {
-            proxy_v4,
-            proxy_v6,
-            mode: match policy.mode() {
-                Mode::Enforce => ebpf::Mode::Enforce,
-                Mode::Audit => ebpf::Mode::Audit,
-            },
-            default_allow: policy.default_verdict() == Verdict::Allow,
-            report_allowed: policy.log_level() == LogLevel::All,
-            events_per_sec: EVENTS_PER_SEC,
-            packet_socket_guard: config.packet_guard == PacketGuard::Lsm,
-        };
-        let mut firewall = Firewall::load(&fw_config)?;
-        for cidr in policy.allow_cidrs() {
-            firewall.allow_cidr(cidr.addr, cidr.prefix_len)?;
-        }
-        for cidr in policy.block_cidrs() {
-            firewall.block_cidr(cidr.addr, cidr.prefix_len)?;
-        }
+        firewall.set_dns_proxy(proxy_v4, proxy_v6)?;
         // Stale pins from a container of the same id that was not cleaned up.
         if config.pin_dir.exists() {
             Firewall::unpin(&config.pin_dir)?;
         }
-        firewall.attach(&config.cgroup)?;
+        firewall.attach(&place.cgroup)?;
         firewall.pin(&config.pin_dir)?;
         if config.packet_guard == PacketGuard::Lsm {
             if let Some(reason) = firewall.packet_socket_guard_unavailable() {
