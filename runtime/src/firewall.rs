@@ -79,11 +79,11 @@ pub fn policy_of(spec: &Spec) -> Result<Option<Policy>> {
 
 /// How a container with this spec (and policy) needs its packet sockets refused; decided
 /// before the build, because the seccomp fallback must be in place when libcontainer forks.
-pub fn packet_guard_for(root: &Path, spec: &Spec, policy: Option<&Policy>) -> PacketGuard {
+pub fn packet_guard_for(spec: &Spec, policy: Option<&Policy>) -> PacketGuard {
     let caps = spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
     if policy.is_none() || !packet_guard::may_hold_net_raw(caps) {
         PacketGuard::NotNeeded
-    } else if packet_guard::lsm_guard_supported(root) {
+    } else if packet_guard::lsm_guard_supported() {
         PacketGuard::Lsm
     } else {
         PacketGuard::Seccomp

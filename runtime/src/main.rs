@@ -16,11 +16,27 @@ mod signals;
 use clap::Parser;
 
 fn main() {
-    // Rust starts with SIGPIPE ignored; runc does not, and the disposition is inherited across
-    // exec by every container process (`yes | head` would then see EPIPE instead of dying).
-    // Default it back; the sidecar, which writes to client sockets, ignores it again itself.
-    // SAFETY: setting a signal disposition to its default at startup, before any threads.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // SIGPIPE stays ignored (Rust's default) in the runtime; containers get it back at its
+    // default right before exec (commands::ContainerExecutor), as under runc. Like runc (Go),
+    // only a write to a closed stdout/stderr ends the runtime by SIGPIPE (`list | head`):
+    // Rust's print macros panic on EPIPE, and this hook turns that panic into the signal.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            // SAFETY: restoring the default action and raising it ends the process at once.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        default_hook(info)
+    }));
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

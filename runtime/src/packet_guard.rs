@@ -365,13 +365,17 @@ pub fn may_hold_net_raw(caps: Option<&oci_spec::runtime::LinuxCapabilities>) -> 
         .any(|set| set.contains(&Capability::NetRaw))
 }
 
+/// Where the probe's answer is kept: host-wide (not in the runtime's `--root`, which belongs
+/// to the caller, e.g. containerd's state directory), in tmpfs, with the boot id.
+const PROBE_CACHE_DIR: &str = "/run/cgfw";
+const PROBE_CACHE: &str = "/run/cgfw/packet-guard-probe";
+
 /// Whether the kernel runs the BPF LSM packet-socket guard. Probing loads the program once
-/// (tens of ms for the kernel's BTF); the answer is kept in `<root>` per boot.
-pub fn lsm_guard_supported(root: &Path) -> bool {
-    let cache = root.join("packet-guard-probe");
+/// (tens of ms for the kernel's BTF); the answer is kept per boot in [`PROBE_CACHE`].
+pub fn lsm_guard_supported() -> bool {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let boot = boot.trim();
-    if let Ok(text) = std::fs::read_to_string(&cache) {
+    if let Ok(text) = std::fs::read_to_string(PROBE_CACHE) {
         if let Some((cached_boot, answer)) = text.split_once('\n') {
             if cached_boot == boot && !boot.is_empty() {
                 return answer.starts_with("supported");
@@ -386,9 +390,10 @@ pub fn lsm_guard_supported(root: &Path) -> bool {
     if let Err(why) = &result {
         tracing::debug!("BPF LSM packet-socket guard unavailable, using the seccomp fallback: {why}");
     }
-    let tmp = root.join(format!(".packet-guard-probe.{}", std::process::id()));
-    if std::fs::write(&tmp, format!("{boot}\n{answer}\n")).is_ok() {
-        let _ = std::fs::rename(&tmp, &cache);
+    // Best effort: without the cache the next create probes again.
+    let tmp = Path::new(PROBE_CACHE_DIR).join(format!(".packet-guard-probe.{}", std::process::id()));
+    if std::fs::create_dir_all(PROBE_CACHE_DIR).is_ok() && std::fs::write(&tmp, format!("{boot}\n{answer}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, PROBE_CACHE);
     }
     result.is_ok()
 }

@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use std::os::fd::AsRawFd;
 
@@ -53,7 +52,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     let spec = super::load_spec(&bundle)?;
     let policy = firewall::policy_of(&spec)?;
     super::protect_devnull_stdio();
-    let packet_guard = firewall::packet_guard_for(&root, &spec, policy.as_ref());
+    let packet_guard = firewall::packet_guard_for(&spec, policy.as_ref());
     // Before the build, so that loading the BPF programs overlaps with it.
     let sidecar = match &policy {
         Some(p) => Some(firewall::start_sidecar_early(global, opts.id, &bundle, &spec, p, packet_guard)?),
@@ -71,7 +70,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     });
 
     let built = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(super::ContainerExecutor)
         .with_pid_file(opts.pid_file)?
         .with_console_socket(opts.console_socket)
         .with_root_path(&root)?

@@ -2,7 +2,6 @@ use anyhow::Result;
 use libcontainer::container::ContainerStatus;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
@@ -45,7 +44,7 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let user = args.user.map(|(uid, _)| uid);
     let group = args.user.and_then(|(_, gid)| gid);
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(super::ContainerExecutor)
         .with_root_path(&global.root)?
         .with_console_socket(args.console_socket.as_ref())
         .with_pid_file(args.pid_file.as_ref())?

@@ -129,3 +129,24 @@ pub(crate) fn protect_devnull_stdio() {
         }
     }
 }
+
+/// libcontainer's default executor, with SIGPIPE put back to its default disposition in the
+/// container process right before exec. The runtime keeps SIGPIPE ignored (Rust's default):
+/// a write to a channel or socket whose peer is gone must be an error it handles, not a
+/// silent death (a quick container's init can exit while libcontainer still talks to it).
+/// An ignored signal stays ignored across exec, and runc's containers start with SIGPIPE at
+/// its default (`yes | head` must end), so the reset happens here, in the container only.
+#[derive(Clone)]
+pub(crate) struct ContainerExecutor;
+
+impl libcontainer::workload::Executor for ContainerExecutor {
+    fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorError> {
+        // SAFETY: the container process is single-threaded here, just before execvp.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        libcontainer::workload::default::DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        libcontainer::workload::default::DefaultExecutor {}.validate(spec)
+    }
+}
