@@ -68,7 +68,8 @@ pub fn pin_dir(id: &str) -> PathBuf {
 /// A sidecar started before the container is built: it parses BTF and loads and verifies its
 /// programs (most of a firewalled `create`'s cost) while libcontainer builds the container,
 /// then waits on the go pipe for [`PendingSidecar::start`]. Dropped unstarted (the build
-/// failed), it is killed; a runtime killed meanwhile closes the go pipe, and it exits.
+/// failed), it is killed; if the runtime is killed meanwhile, so is it (parent-death signal,
+/// cleared once it has the container's place).
 pub struct PendingSidecar {
     pid: i32,
     go: Option<File>,
@@ -81,6 +82,7 @@ pub fn spawn(global: &GlobalOpts, config: &SidecarConfig) -> Result<PendingSidec
     let (ready_read, ready_write) = nix::unistd::pipe2(cloexec).context("creating ready pipe")?;
     let (go_read, go_write) = nix::unistd::pipe2(cloexec).context("creating go pipe")?;
     let (ready_raw, go_raw) = (ready_write.as_raw_fd(), go_read.as_raw_fd());
+    let runtime_pid = std::process::id() as libc::pid_t;
     let mut command = Command::new("/proc/self/exe");
     command
         .arg("--root")
@@ -100,6 +102,12 @@ pub fn spawn(global: &GlobalOpts, config: &SidecarConfig) -> Result<PendingSidec
         command.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // Until it has the container's place, the sidecar dies with the runtime. (The go
+            // pipe's EOF cannot tell: libcontainer's container init, cloned from the runtime,
+            // holds a copy of its write end until `start`.)
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 || libc::getppid() != runtime_pid {
+                return Err(std::io::Error::other("the runtime exited"));
             }
             // The go pipe's end may sit on fd 3: move it out of the way first.
             let go_tmp = libc::fcntl(go_raw, libc::F_DUPFD, 10);
@@ -204,6 +212,9 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
             return Ok(None);
         }
         let place: ContainerPlace = serde_json::from_str(&line).context("parsing the container's place")?;
+        // From here on the sidecar outlives the runtime (`create` exits after "ready").
+        // SAFETY: prctl on this process; no pointers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
         Firewalled::set_up(config, place, firewall, &container_dir).map(Some)
     })();
     let firewalled = match setup {
