@@ -284,20 +284,21 @@ impl BuildResponder {
 
     /// Stops the thread; returns how many calls it answered.
     pub fn finish(mut self) -> u64 {
+        self.stop_thread();
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    fn stop_thread(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.answered.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for BuildResponder {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_thread();
     }
 }
 

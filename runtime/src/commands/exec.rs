@@ -16,7 +16,9 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         ContainerStatus::Created => anyhow::bail!("cannot exec in a container that has not been started"),
         _ => anyhow::bail!("cannot exec in a stopped container"),
     }
-    if has_user_namespace(&container) {
+    // The container's spec, as its bundle has it (None: unreadable).
+    let spec = super::load_spec(container.bundle()).ok();
+    if spec.as_ref().is_some_and(has_user_namespace) {
         // libcontainer 0.7's tenant builder joins every namespace of the init but the user
         // namespace: the process would run as real host root with the container's
         // capabilities (able to detach the firewall). Refuse rather than run it so.
@@ -34,7 +36,7 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     // A process that may hold CAP_NET_RAW in a firewalled container whose LSM guard is not
     // attached gets the seccomp fallback, answered by the sidecar.
     let guard_listener = match &record {
-        Some(r) if r.firewalled && r.packet_guard != PacketGuard::Lsm && exec_may_hold_net_raw(&container, &args) => {
+        Some(r) if r.firewalled && r.packet_guard != PacketGuard::Lsm && exec_may_hold_net_raw(spec.as_ref(), &args) => {
             Some(packet_guard::install(3 + args.preserve_fds.max(0))?)
         }
         _ => None,
@@ -81,8 +83,8 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
 
 /// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or
 /// those of a `--process` file.
-fn exec_may_hold_net_raw(container: &libcontainer::container::Container, args: &liboci_cli::Exec) -> bool {
-    let from_spec = super::load_spec(container.bundle())
+fn exec_may_hold_net_raw(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> bool {
+    let from_spec = spec
         .map(|spec| packet_guard::may_hold_net_raw(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())))
         // Unreadable: assume the worst.
         .unwrap_or(true);
@@ -97,11 +99,9 @@ fn exec_may_hold_net_raw(container: &libcontainer::container::Container, args: &
     from_spec || from_args || from_process
 }
 
-fn has_user_namespace(container: &libcontainer::container::Container) -> bool {
-    super::load_spec(container.bundle()).is_ok_and(|spec| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
-    })
+fn has_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
 }
