@@ -41,6 +41,8 @@ pub enum DomainError {
     HyphenAtLabelEdge(String),
     #[error("label {0:?} is not a valid internationalised (IDNA/punycode) label")]
     InvalidIdna(String),
+    #[error("label {0:?} is made only of characters that IDNA ignores, so it would be empty")]
+    OnlyIgnoredCharacters(String),
 }
 
 /// Why a token is not a usable domain pattern.
@@ -177,6 +179,11 @@ fn unicode_label_to_ascii(label: &str, strictness: Strictness) -> Result<String,
     let Some(ascii) = uts46_to_ascii(label) else {
         return Err(DomainError::InvalidIdna(label.to_owned()));
     };
+    if ascii.is_empty() {
+        // Every character is one UTS #46 ignores (U+034F, U+00AD, …): the label would vanish
+        // and `a.\u{34f}.com` would silently become the different name `a..com`.
+        return Err(DomainError::OnlyIgnoredCharacters(label.to_owned()));
+    }
     if ascii.bytes().any(|b| !is_label_byte(b)) {
         // Some character mapped to a dot or a symbol: name the character the user wrote.
         let culprit = label
@@ -370,6 +377,34 @@ mod tests {
             norm("evil\u{3002}example.com"),
             Err(DomainError::InvalidCharacter('\u{3002}'))
         );
+    }
+
+    #[test]
+    fn a_label_of_ignored_characters_is_refused_not_emptied() {
+        // Found by the annotation fuzzer: U+034F COMBINING GRAPHEME JOINER maps to nothing, so
+        // the name normalised to "" and normalising that again failed.
+        for ignored in ["\u{34f}", "\u{ad}", "\u{34f}\u{ad}", "\u{200b}"] {
+            for name in [ignored.to_owned(), format!("a.{ignored}.com"), format!("{ignored}.com")] {
+                match norm(&name) {
+                    Err(DomainError::OnlyIgnoredCharacters(_)) | Err(DomainError::InvalidCharacter(_)) => {}
+                    other => panic!("{name:?} gave {other:?}"),
+                }
+            }
+        }
+        // Mixed with real letters the ignored character just disappears (people type these).
+        assert_eq!(norm("ex\u{ad}ample.com").unwrap(), "example.com");
+    }
+
+    #[test]
+    fn every_single_character_name_normalises_idempotently() {
+        // Exhaustive over Unicode scalar values: what is accepted is already canonical.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let name = c.to_string();
+            if let Ok(n) = norm(&name) {
+                assert!(!n.is_empty(), "{c:?} normalised to an empty name");
+                assert_eq!(norm(&n).as_deref(), Ok(n.as_str()), "{c:?} -> {n:?}");
+            }
+        }
     }
 
     #[test]
