@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # integration/run.sh: every end-to-end suite against the built runtime (target/release/cgfw-runc),
 # on this host's cgroup layout and again in a pure cgroup v2 view (hack/pure-v2.sh).
-# CGFW_LONG=1 adds the long leak/soak tests. Needs root. Each suite tears down what it made.
+# CGFW_LONG=1 adds the long leak/soak tests; --long-only runs only those (make test-long).
+# Needs root. Each suite tears down what it made.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+long_only=0
+case "${1:-}" in
+--long-only) long_only=1; export CGFW_LONG=1 ;;
+'') ;;
+*) echo "usage: $0 [--long-only]" >&2; exit 2 ;;
+esac
 export RUNTIME=${RUNTIME:-$PWD/target/release/cgfw-runc}
 [ -x "$RUNTIME" ] || { echo "integration: $RUNTIME not built (make build)" >&2; exit 1; }
 
@@ -21,18 +28,28 @@ suite() {
 	fi
 }
 
-long=()
-[ "${CGFW_LONG:-0}" = 1 ] && long=(--with-long)
+if ((long_only)); then
+	# The long tests alone: the leak cycles of the compat suite, the firewall's create/delete
+	# cycles in both cgroup views, and the load and soak of hardening_long.bats.
+	suite "leak (host cgroups)" bats integration/bats/leak.bats
+	suite "leak (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/leak.bats
+	suite "firewall cycles (host cgroups)" bats --filter '^CGFW_LONG' integration/bats/firewall.bats
+	suite "firewall cycles (pure cgroup v2)" hack/pure-v2.sh bats --filter '^CGFW_LONG' integration/bats/firewall.bats
+	suite "hardening_long" bats integration/bats/hardening_long.bats
+else
+	long=()
+	[ "${CGFW_LONG:-0}" = 1 ] && long=(--with-long)
 
-fw_files=(integration/bats/firewall.bats integration/bats/podman_firewall.bats integration/bats/containerd_firewall.bats)
-suite "runc compatibility (host cgroups)" integration/bats/run-compat.sh "${long[@]}"
-suite "runc compatibility (pure cgroup v2)" integration/bats/run-compat.sh --pure-v2
-suite "firewall (host cgroups)" bats "${fw_files[@]}"
-suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats
-# hardening_long.bats skips itself unless CGFW_LONG=1.
-for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_long.bats; do
-	[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"
-done
+	fw_files=(integration/bats/firewall.bats integration/bats/podman_firewall.bats integration/bats/containerd_firewall.bats)
+	suite "runc compatibility (host cgroups)" integration/bats/run-compat.sh "${long[@]}"
+	suite "runc compatibility (pure cgroup v2)" integration/bats/run-compat.sh --pure-v2
+	suite "firewall (host cgroups)" bats "${fw_files[@]}"
+	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats
+	# hardening_long.bats skips itself unless CGFW_LONG=1.
+	for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_long.bats; do
+		[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"
+	done
+fi
 
 if ((${#failed[@]})); then
 	echo "integration: FAILED suites: ${failed[*]}" >&2
