@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, GuardedCall, PacketGuard};
-use recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
+use recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
 /// The fd numbers the ready pipe (sidecar writes "ok" or its error) and the go pipe (the
 /// runtime writes the config, then the built container's place) have in the sidecar.
@@ -492,23 +492,12 @@ fn record_guard_event(refuse: bool, recorder: &mut Recorder, event: GuardEvent) 
         GuardedCall::IoUringSetup => "io_uring",
         _ => "packet-socket",
     };
+    let verdict = if refuse { EventVerdict::Blocked } else { EventVerdict::WouldBlock };
     let log_event = LogEvent {
-        time: now(),
-        container: recorder.container().to_string(),
         pid: Some(event.pid),
         cmdline: event.cmdline,
         comm: event.comm,
-        kind: EventKind::Packet,
-        domain: None,
-        ip: None,
-        port: None,
-        proto: proto.to_string(),
-        verdict: if refuse { EventVerdict::Blocked } else { EventVerdict::WouldBlock },
-        rule: event.call.rule(),
-        qtype: None,
-        answers: vec![],
-        cnames: vec![],
-        dropped: vec![],
+        ..LogEvent::new(recorder.container(), EventKind::Packet, proto, verdict, event.call.rule())
     };
     recorder.record(log_event);
 }
@@ -580,22 +569,13 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
     };
     let domain = if packet_socket { None } else { recorder.domain_of(pid, &ip) };
     let log_event = LogEvent {
-        time: now(),
-        container: recorder.container().to_string(),
         pid,
         cmdline,
         comm: Some(event.comm).filter(|c| !c.is_empty()),
-        kind,
         domain,
         ip: (!packet_socket).then_some(ip),
         port: (!packet_socket && event.dport != 0).then_some(event.dport),
-        proto,
-        verdict,
-        rule,
-        qtype: None,
-        answers: vec![],
-        cnames: vec![],
-        dropped: vec![],
+        ..LogEvent::new(recorder.container(), kind, &proto, verdict, rule)
     };
     recorder.record(log_event);
 }

@@ -21,7 +21,7 @@ use tokio::time::timeout;
 
 use super::dns::{self, Action, QueryError};
 use super::upstream::Upstream;
-use super::recorder::{now, EventKind, EventVerdict, LogEvent, Recorder};
+use super::recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
 /// Queries in flight at once; beyond this, clients get SERVFAIL at once (bounded memory).
 const MAX_INFLIGHT: usize = 256;
@@ -137,23 +137,16 @@ impl Proxy {
             live.or_else(|| self.firewall.exec_cmdline(o.tgid)) // exited: argv recorded at exec
         });
         let (action, decision) = dns::decide(&self.policy, &query);
+        let proto_name = if proto == Proto::Udp { "udp" } else { "tcp" };
+        let container = self.recorder.borrow().container().to_string();
         let mut event = LogEvent {
-            time: now(),
-            container: self.recorder.borrow().container().to_string(),
             pid,
             cmdline,
             comm,
-            kind: EventKind::Dns,
             domain: Some(query.name.clone()),
-            ip: None,
             port: Some(53),
-            proto: if proto == Proto::Udp { "udp".into() } else { "tcp".into() },
-            verdict: EventVerdict::Allowed,
-            rule: rule_text(&decision),
             qtype: Some(query.qtype.to_string()),
-            answers: vec![],
-            cnames: vec![],
-            dropped: vec![],
+            ..LogEvent::new(&container, EventKind::Dns, proto_name, EventVerdict::Allowed, rule_text(&decision))
         };
         let reply = match action {
             Action::Deny => {

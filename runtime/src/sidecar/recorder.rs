@@ -67,6 +67,31 @@ pub struct LogEvent {
     pub dropped: Vec<String>,
 }
 
+impl LogEvent {
+    /// An event stamped now with what every event has; who, where and the DNS details are
+    /// filled in by the caller (struct update syntax).
+    pub fn new(container: &str, kind: EventKind, proto: &str, verdict: EventVerdict, rule: String) -> LogEvent {
+        LogEvent {
+            time: now(),
+            container: container.to_string(),
+            pid: None,
+            cmdline: None,
+            comm: None,
+            kind,
+            domain: None,
+            ip: None,
+            port: None,
+            proto: proto.to_string(),
+            verdict,
+            rule,
+            qtype: None,
+            answers: vec![],
+            cnames: vec![],
+            dropped: vec![],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DomainEntry {
     pub domain: String,
@@ -567,22 +592,13 @@ mod tests {
 
     fn event(kind: EventKind, verdict: EventVerdict, domain: Option<&str>, ip: Option<&str>) -> LogEvent {
         LogEvent {
-            time: now(),
-            container: "c1".into(),
             pid: Some(42),
             cmdline: Some("wget http://github.com".into()),
             comm: Some("wget".into()),
-            kind,
             domain: domain.map(String::from),
             ip: ip.map(|s| s.parse().unwrap()),
             port: Some(80),
-            proto: "tcp".into(),
-            verdict,
-            rule: "block github.com".into(),
-            qtype: None,
-            answers: vec![],
-            cnames: vec![],
-            dropped: vec![],
+            ..LogEvent::new("c1", kind, "tcp", verdict, "block github.com".into())
         }
     }
 
