@@ -72,7 +72,7 @@ teardown() {
 	rmed=$(awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }' <<<"$rss")
 	# Events: per container, every refused connect is either logged or counted as suppressed.
 	frt kill --all "${ids[0]}" KILL >/dev/null 2>&1 || true
-	local lost=0 logged supp
+	local lost=0 logged supp t_check=$SECONDS
 	for id in "${ids[@]}"; do
 		frt report "$id" >"$TEST_DIR/rep.json" 2>/dev/null || { lost=$((lost + 1)); continue; }
 		logged=$(events "$id" ".kind == \"connect\" and .ip == \"$FW_EVIL4\"" | wc -l)
@@ -84,6 +84,7 @@ teardown() {
 	echo "# load: $n containers created+started in ${t_create}s; loops ($iter x allowed/blocked name/blocked IP) in ${t_loop}s" >&3
 	echo "# load: verdicts right in $good/$n containers; containers with uncounted events: $lost" >&3
 	echo "# load: sidecar RSS KiB max=$rmax median=$rmed" >&3
+	echo "# load: events of $n containers checked in $((SECONDS - t_check))s" >&3
 	t0=$SECONDS
 	for id in "${ids[@]}"; do frt delete --force "$id" >/dev/null 2>&1 || true; done
 	echo "# load: $n deletes in $((SECONDS - t0))s" >&3

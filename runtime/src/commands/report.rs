@@ -1,3 +1,4 @@
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -16,11 +17,15 @@ pub fn report(global: &GlobalOpts, args: ReportArgs) -> Result<()> {
         let _ = firewall::note_in_report(&global.cgfw_log_dir, &args.container_id, &warning);
     }
     if let Some(sidecar) = record.and_then(|r| r.sidecar).filter(|s| s.is_alive()) {
-        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        // The sidecar answers SIGUSR1 by writing the report anew (write + rename), so the
+        // file at `path` becomes a different inode. An mtime would not do: two writes within
+        // one coarse clock tick carry the same time.
+        let inode = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+        let before = inode(&path);
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sidecar.pid), nix::sys::signal::SIGUSR1);
         let deadline = Instant::now() + Duration::from_millis(500);
-        while Instant::now() < deadline && std::fs::metadata(&path).and_then(|m| m.modified()).ok() == before {
-            std::thread::sleep(Duration::from_millis(10));
+        while Instant::now() < deadline && inode(&path) == before {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     let text = std::fs::read(&path).with_context(|| {

@@ -142,11 +142,9 @@ impl PendingSidecar {
             let _ = go.write_all(&line);
         }
         let ready = self.ready.take().context("sidecar already started")?;
-        match read_ready(ready) {
-            Ok(()) => Ok(std::mem::replace(&mut self.pid, 0)),
-            // Drop kills it.
-            Err(err) => Err(err),
-        }
+        // On error the pid stays set and drop kills the sidecar.
+        read_ready(ready)?;
+        Ok(std::mem::replace(&mut self.pid, 0))
     }
 }
 
@@ -410,7 +408,11 @@ impl Firewalled {
                     // SAFETY: malloc_trim only releases free heap pages.
                     unsafe { libc::malloc_trim(0) };
                 }
-                _ = flush_now.recv() => { let _ = recorder.borrow_mut().flush_report(); }
+                _ = flush_now.recv() => {
+                    let mut rec = recorder.borrow_mut();
+                    rec.add_suppressed(events.suppressed());
+                    let _ = rec.rewrite_report();
+                }
                 _ = term.recv() => break,
                 _ = interrupt.recv() => break,
             }

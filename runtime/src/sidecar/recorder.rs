@@ -491,6 +491,19 @@ impl Recorder {
         if !self.dirty {
             return Ok(());
         }
+        self.write_report()
+    }
+
+    /// Writes the report even if nothing changed: `cgfw-runc report` asked for it and waits
+    /// for the new file (a rename always gives it a new inode).
+    pub fn rewrite_report(&mut self) -> Result<()> {
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.flush();
+        }
+        self.write_report()
+    }
+
+    fn write_report(&mut self) -> Result<()> {
         let tmp = self.report_path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&self.report())?)
             .with_context(|| format!("writing {}", tmp.display()))?;
@@ -620,6 +633,22 @@ mod tests {
         assert_eq!(report.totals.connects_blocked, 1);
         assert_eq!(report.blocked_destinations[0].cmdlines.iter().next().unwrap(), "wget http://github.com");
         assert!(render_table(&report).contains("github.com"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_asked_for_report_is_a_new_file_even_when_nothing_changed() {
+        // `cgfw-runc report` waits for the report's inode to change; the periodic flush skips
+        // an unchanged report, the asked-for rewrite must not.
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("cgfw-rec3-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c3", LogLevel::None, "enforce").unwrap();
+        let inode = || std::fs::metadata(report_path(&dir, "c3")).unwrap().ino();
+        let first = inode();
+        rec.flush_report().unwrap();
+        assert_eq!(inode(), first, "nothing changed, nothing written");
+        rec.rewrite_report().unwrap();
+        assert_ne!(inode(), first);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
