@@ -19,7 +19,7 @@ demo: deps build
 	bash hack/demo.sh
 
 # One command on a fresh machine: installs dependencies, builds, runs every test suite, the
-# long load/soak/leak tests included (what CI runs; ~30 min on 2 cores).
+# long load/soak/leak tests included (what CI runs; ~30 min on 2 cores, 7 of them long tests).
 test: deps build
 	$(MAKE) test-unit
 	$(MAKE) test-integration
@@ -41,7 +41,7 @@ test-fuzz:
 	CARGO_FUZZ_TARGET_DIR=$(CURDIR)/target/fuzz bash runtime/fuzz/run.sh $${DNS_FUZZ_SECONDS:-30}
 
 # The long tests alone: 200 firewalled containers at once, 1000 create/start/delete cycles with
-# a policy, leak cycles in both cgroup views.
+# a policy, leak cycles in both cgroup views, firewall cycles in the pure-v2 view.
 test-long: deps build
 	bash integration/run.sh --long-only
 
