@@ -491,25 +491,19 @@ impl Recorder {
         if !self.dirty {
             return Ok(());
         }
-        self.write_report()
-    }
-
-    /// Writes the report even if nothing changed: `cgfw-runc report` asked for it and waits
-    /// for the new file (a rename always gives it a new inode).
-    pub fn rewrite_report(&mut self) -> Result<()> {
-        if let Some(log) = self.log.as_mut() {
-            let _ = log.flush();
-        }
-        self.write_report()
-    }
-
-    fn write_report(&mut self) -> Result<()> {
         let tmp = self.report_path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&self.report())?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.report_path).with_context(|| format!("writing {}", self.report_path.display()))?;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Writes the report even if nothing changed: `cgfw-runc report` asked for it and waits
+    /// for the new file (a rename always gives it a new inode).
+    pub fn rewrite_report(&mut self) -> Result<()> {
+        self.dirty = true;
+        self.flush_report()
     }
 }
 
