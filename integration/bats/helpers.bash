@@ -82,7 +82,7 @@ state_status() {
 
 # wait_status ID STATUS [SECONDS]: poll `state` until STATUS (bounded).
 wait_status() {
-	# Polled often: a 0.1 s step cost every create/start/delete cycle ~0.1 s (100 s in the soak).
+	# Polled every 20 ms so a wait ends soon after the status changes.
 	local id=$1 want=$2 secs=${3:-10} got="" end
 	end=$((SECONDS + secs + 1)) # SECONDS ticks whole seconds: never less than secs
 	while :; do

@@ -138,7 +138,6 @@ impl Proxy {
         });
         let (action, decision) = dns::decide(&self.policy, &query);
         let proto_name = if proto == Proto::Udp { "udp" } else { "tcp" };
-        let container = self.recorder.borrow().container().to_string();
         let mut event = LogEvent {
             pid,
             cmdline,
@@ -146,7 +145,7 @@ impl Proxy {
             domain: Some(query.name.clone()),
             port: Some(53),
             qtype: Some(query.qtype.to_string()),
-            ..LogEvent::new(&container, EventKind::Dns, proto_name, EventVerdict::Allowed, rule_text(&decision))
+            ..LogEvent::new(self.recorder.borrow().container(), EventKind::Dns, proto_name, EventVerdict::Allowed, rule_text(&decision))
         };
         let reply = match action {
             Action::Deny => {
