@@ -3,6 +3,7 @@
 //! closed), serves the DNS proxy inside the container's network namespace, and writes the
 //! event log and audit report. `create` spawns it and waits for "ready" on a pipe.
 
+mod boundary;
 pub mod dns;
 mod proxy;
 pub mod recorder;
@@ -299,6 +300,8 @@ struct Firewalled {
     recorder: Recorder,
     /// Where the runtime hands over seccomp listeners (packet-guard fallback).
     guard_socket: std::os::unix::net::UnixListener,
+    /// Link and address changes of the container's network namespace.
+    netns_changes: boundary::Watcher,
 }
 
 impl Firewalled {
@@ -326,8 +329,14 @@ impl Firewalled {
         if config.pin_dir.exists() {
             Firewall::unpin(&config.pin_dir)?;
         }
+        // The namespace's addresses and interfaces, followed from before the first look so no
+        // change is missed; the upstreams may be reached past the boundary filter.
+        let netns_changes = boundary::Watcher::open()?;
+        let upstream_ips: Vec<IpAddr> = config.upstreams.iter().map(|u| u.ip()).collect();
+        firewall.set_upstreams(&upstream_ips)?;
         firewall.attach(&place.cgroup)?;
         firewall.pin(&config.pin_dir)?;
+        boundary::sync(&firewall)?;
         if config.packet_guard == PacketGuard::Lsm {
             if let Some(reason) = firewall.packet_socket_guard_unavailable() {
                 // The runtime's probe said the kernel runs it: fail closed rather than leave
@@ -345,7 +354,7 @@ impl Firewalled {
             );
             let _ = recorder.flush_report();
         }
-        Ok(Firewalled { config, firewall, udp, tcp, recorder, guard_socket })
+        Ok(Firewalled { config, firewall, udp, tcp, recorder, guard_socket, netns_changes })
     }
 
     fn serve(self) -> Result<i32> {
@@ -356,7 +365,7 @@ impl Firewalled {
 
     async fn serve_async(self) -> Result<i32> {
         use tokio::signal::unix::{signal, SignalKind};
-        let Firewalled { config, firewall, udp, tcp, recorder, guard_socket } = self;
+        let Firewalled { config, firewall, udp, tcp, recorder, guard_socket, mut netns_changes } = self;
         let mut events = firewall.events()?;
         let firewall = Rc::new(firewall);
         let recorder = Rc::new(RefCell::new(recorder));
@@ -397,6 +406,15 @@ impl Firewalled {
                 event = events.next() => {
                     if let Ok(event) = event {
                         record_kernel_event(&config.policy, &firewall, &mut recorder.borrow_mut(), event);
+                    }
+                }
+                changed = netns_changes.changed() => {
+                    let result = changed.and_then(|()| boundary::sync(&firewall));
+                    if let Err(err) = result {
+                        // Fail closed already: an unknown address is not a source, an interface
+                        // without the boundary filter is reported, not silently left open.
+                        tracing::warn!("following the network namespace: {err:#}");
+                        recorder.borrow_mut().add_warning(format!("following the network namespace: {err:#}"));
                     }
                 }
                 _ = tick.tick() => {
@@ -531,6 +549,9 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
     let kind = match event.kind {
         ebpf::EventKind::Connect | ebpf::EventKind::Sendmsg => EventKind::Connect,
         ebpf::EventKind::Packet => EventKind::Packet,
+        ebpf::EventKind::Multicast => EventKind::Multicast,
+        ebpf::EventKind::Inbound => EventKind::Inbound,
+        ebpf::EventKind::Boundary => EventKind::Boundary,
         // DNS is recorded by the proxy, with the name.
         _ => return,
     };
@@ -551,7 +572,16 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         ebpf::Reason::DefaultDeny => "default deny: no allowed name resolved to this address".into(),
         ebpf::Reason::DefaultAllow => "default allow".into(),
         ebpf::Reason::Loopback => "loopback".into(),
+        ebpf::Reason::SpoofedSource => "source address is not one of the network namespace's own (forged)".into(),
+        ebpf::Reason::LoopbackOffLo => "loopback or unspecified address outside the loopback device".into(),
+        ebpf::Reason::LinkMessage => "neighbour discovery / MLD message from a process's socket, to a destination the policy does not allow".into(),
         other => format!("{other:?}").to_lowercase(),
+    };
+    let rule = match event.kind {
+        ebpf::EventKind::Multicast => format!("multicast join or source filter ({}): {rule}", sockopt_name(event.proto, event.dport)),
+        ebpf::EventKind::Inbound => format!("inbound from a source the policy does not allow: {rule}"),
+        ebpf::EventKind::Boundary => format!("sent by the kernel for the namespace: {rule}"),
+        _ => rule,
     };
     let pid = (event.tgid != 0).then_some(event.tgid);
     // /proc while the process lives; else argv as the kernel recorded it at exec (a blocked
@@ -561,8 +591,10 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
             firewall.exec_info(p).filter(|i| i.start_time_ns <= event.ts_ns).map(|i| i.cmdline)
         })
     });
+    let multicast = event.kind == ebpf::EventKind::Multicast;
     let proto = match event.proto {
         _ if packet_socket => "packet-socket".to_string(),
+        _ if multicast => "multicast".to_string(),
         6 => "tcp".to_string(),
         17 => "udp".to_string(),
         1 => "icmp".to_string(),
@@ -576,10 +608,31 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         comm: Some(event.comm).filter(|c| !c.is_empty()),
         domain,
         ip: (!packet_socket).then_some(ip),
-        port: (!packet_socket && event.dport != 0).then_some(event.dport),
+        port: (!packet_socket && !multicast && event.dport != 0).then_some(event.dport),
         ..LogEvent::new(recorder.container(), kind, &proto, verdict, rule)
     };
     recorder.record(log_event);
+}
+
+/// The setsockopt option a multicast event names (level SOL_IP 0 / SOL_IPV6 41).
+fn sockopt_name(level: u8, option: u16) -> String {
+    let name = match (level, option) {
+        (0, 35) => "IP_ADD_MEMBERSHIP",
+        (0, 37) => "IP_UNBLOCK_SOURCE",
+        (0, 38) => "IP_BLOCK_SOURCE",
+        (0, 39) => "IP_ADD_SOURCE_MEMBERSHIP",
+        (0, 40) => "IP_DROP_SOURCE_MEMBERSHIP",
+        (0, 41) => "IP_MSFILTER",
+        (41, 20) => "IPV6_ADD_MEMBERSHIP",
+        (41, 27) => "IPV6_JOIN_ANYCAST",
+        (_, 42) => "MCAST_JOIN_GROUP",
+        (_, 43) => "MCAST_BLOCK_SOURCE",
+        (_, 44) => "MCAST_UNBLOCK_SOURCE",
+        (_, 46) => "MCAST_JOIN_SOURCE_GROUP",
+        (_, 48) => "MCAST_MSFILTER",
+        _ => return format!("level {level} option {option}"),
+    };
+    name.to_string()
 }
 
 /// The upstream resolvers for a container: the policy's, else the nameservers of the

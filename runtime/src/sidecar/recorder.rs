@@ -37,6 +37,13 @@ pub enum EventKind {
     Dns,
     Connect,
     Packet,
+    /// A multicast group join or source filter (the address is the group).
+    Multicast,
+    /// A packet from outside to the container's network namespace (the address is its source).
+    Inbound,
+    /// A packet the kernel sent for the namespace (a reply, a report), not a socket of the
+    /// container.
+    Boundary,
 }
 
 /// One line of the event log.
@@ -348,7 +355,7 @@ impl Recorder {
                 }
                 self.add_domain(&event);
             }
-            EventKind::Connect | EventKind::Packet => {
+            EventKind::Connect | EventKind::Packet | EventKind::Multicast | EventKind::Inbound | EventKind::Boundary => {
                 match (event.kind, event.verdict) {
                     (_, EventVerdict::WouldBlock) => self.totals.would_block += 1,
                     (EventKind::Connect, EventVerdict::Blocked) => self.totals.connects_blocked += 1,
