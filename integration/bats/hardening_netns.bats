@@ -282,3 +282,38 @@ blocked_event() {
 	nx nsattack bindtodev c0 "$ll" 9999 "$m" || true
 	expect_leak_or_block "$(hex "$m")" "a datagram to the world's link-local address"
 }
+
+@test "allow-map exhaustion: 4200 addresses from allowed answers: the map fills, later addresses stay refused (fail closed)" {
+	plain_runc && skip "firewall behaviour only"
+	sleeper --annotation "$ALLOW" --annotation cgfw.io/dns-upstream=$HD_EVIL_DNS
+	local k
+	for k in $(seq 1 21); do
+		nx dnsq tcp "$FW_DNS4" "fill.$k.allowed.test" >/dev/null || true
+	done
+	# The map holds 4096 addresses: some of the last name's 200 could not be added. Every one
+	# of them that is not in the map must be refused at connect (EPERM), not let through.
+	local refused=0 ip
+	for ip in 10.21.0.1 10.21.0.100 10.21.0.200; do
+		run nx getconn-musl "$ip" 80
+		[[ $output == *"Operation not permitted"* ]] && refused=$((refused + 1))
+	done
+	[ "$refused" -gt 0 ] || fail "no address of the last answer was refused: the map did not fill, or a full map lets addresses through"
+	# An address that made it in is allowed (connect is attempted, not refused).
+	run nx getconn-musl 10.1.0.1 80
+	[[ $output != *"Operation not permitted"* ]] || fail "an address from the first answer was refused: $output"
+}
+
+@test "fragments and IPv6 extension headers: a fragmented forged echo, ND-typed ICMPv6 behind Destination Options or in fragments" {
+	sleeper --annotation "$ALLOW"
+	local m1 m2 m3
+	m1=$(marker)X-fragmented-echo
+	m2=$(marker)X-dstopts
+	m3=$(marker)X-fragments
+	sniff 10
+	nx nsattack echo-frag "$FW_EVIL4" "$CLIENT4" "$m1" || true
+	nx nsattack icmp6-ext "$CLIENT6" ff02::1 135 "$m2" dstopts || true
+	nx nsattack icmp6-ext "$CLIENT6" ff02::1 135 "$m3" frag || true
+	expect_leak_or_block "$(hex "${m1:8}")" "an echo reply to a fragmented forged request"
+	expect_leak_or_block "$(hex "${m2:8}")" "ND-typed ICMPv6 behind a Destination Options header"
+	expect_leak_or_block "$(hex "${m3:8}")" "ND-typed ICMPv6 in fragments"
+}

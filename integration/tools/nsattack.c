@@ -10,6 +10,10 @@
  *                                      open one receives a forged datagram       [CAP_NET_RAW]
  *   nsattack syn SRC DST PORT ACK      raw TCP SYN from a forged SRC to DST:PORT with seq ACK-1:
  *                                      the kernel's RST acknowledges ACK (hex)   [CAP_NET_RAW]
+ *   nsattack echo-frag SRC DST MARK    the IPv4 echo request as two fragments   [CAP_NET_RAW]
+ *   nsattack icmp6-ext SRC DST TYPE MARK dstopts|frag
+ *                                      ICMPv6 of TYPE (e.g. 135) behind a Destination Options
+ *                                      header, or as two fragments                [CAP_NET_RAW]
  *   nsattack join GROUP [SOURCE]       IP(V6)_ADD_MEMBERSHIP / ADD_SOURCE_MEMBERSHIP, then
  *                                      sleep 2 s: the kernel reports GROUP (and SOURCE)
  *   nsattack mcast-join GROUP [SOURCE] the same with MCAST_JOIN_GROUP / MCAST_JOIN_SOURCE_GROUP
@@ -101,8 +105,10 @@ static uint16_t l4_csum(const struct addr *src, const struct addr *dst, uint8_t 
 	return fold(sum16(l4, len, sum));
 }
 
-/* Sends an IP packet with a hand-made header around l4 (proto) from src to dst. */
-static int send_raw(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4, size_t len)
+/* Sends an IP packet with a hand-made header around l4 (proto) from src to dst. For IPv4,
+ * frag_word is the flags/fragment-offset field (host order; 0 for a whole packet). */
+static int send_raw_frag(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4, size_t len,
+			 uint16_t frag_word)
 {
 	uint8_t pkt[1500];
 	size_t hl = src->family == AF_INET ? 20 : 40;
@@ -119,6 +125,10 @@ static int send_raw(const struct addr *src, const struct addr *dst, uint8_t prot
 		pkt[0] = 0x45;
 		pkt[2] = (uint8_t)((hl + len) >> 8);
 		pkt[3] = (uint8_t)(hl + len);
+		pkt[4] = 0x43; /* id, the same for every fragment */
+		pkt[5] = 0x47;
+		pkt[6] = (uint8_t)(frag_word >> 8);
+		pkt[7] = (uint8_t)frag_word;
 		pkt[8] = 64;
 		pkt[9] = proto;
 		memcpy(pkt + 12, &src->v4, 4);
@@ -152,6 +162,72 @@ static int send_raw(const struct addr *src, const struct addr *dst, uint8_t prot
 		return fail("sendto");
 	printf("sent %zd bytes\n", n);
 	return 0;
+}
+
+static int send_raw(const struct addr *src, const struct addr *dst, uint8_t proto, const uint8_t *l4, size_t len)
+{
+	return send_raw_frag(src, dst, proto, l4, len, 0);
+}
+
+/* The echo request of cmd_echo (IPv4) in two fragments: 16 bytes, then the rest. */
+static int cmd_echo_frag(const char *s, const char *d, const char *mark)
+{
+	struct addr src, dst;
+	uint8_t msg[512] = {0};
+	size_t ml = strlen(mark), len = 8 + ml;
+	parse_addr(s, &src);
+	parse_addr(d, &dst);
+	if (src.family != AF_INET || len <= 16 || len > sizeof(msg))
+		exit(1);
+	msg[0] = 8;
+	msg[4] = 0x12;
+	msg[7] = 1;
+	memcpy(msg + 8, mark, ml);
+	uint16_t c = fold(sum16(msg, len, 0));
+	memcpy(msg + 2, &c, 2);
+	int r = send_raw_frag(&src, &dst, IPPROTO_ICMP, msg, 16, 0x2000 /* MF, offset 0 */);
+	if (r)
+		return r;
+	return send_raw_frag(&src, &dst, IPPROTO_ICMP, msg + 16, len - 16, 16 / 8 /* offset 2 units */);
+}
+
+/* An ICMPv6 message of TYPE behind a Destination Options header, or split in two fragments. */
+static int cmd_icmp6_ext(const char *s, const char *d, const char *type, const char *mark, const char *how)
+{
+	struct addr src, dst;
+	uint8_t icmp[512] = {0}, pkt[600] = {0};
+	size_t ml = strlen(mark), len = 8 + ml;
+	parse_addr(s, &src);
+	parse_addr(d, &dst);
+	if (src.family != AF_INET6 || len > sizeof(icmp) || len <= 16)
+		exit(1);
+	icmp[0] = (uint8_t)atoi(type);
+	memcpy(icmp + 8, mark, ml);
+	uint16_t c = l4_csum(&src, &dst, IPPROTO_ICMPV6, icmp, len);
+	memcpy(icmp + 2, &c, 2);
+	if (!strcmp(how, "dstopts")) {
+		pkt[0] = IPPROTO_ICMPV6; /* next header */
+		pkt[1] = 0;              /* 8 bytes */
+		pkt[2] = 1;              /* PadN, 4 bytes of padding */
+		pkt[3] = 4;
+		memcpy(pkt + 8, icmp, len);
+		return send_raw(&src, &dst, 60 /* IPPROTO_DSTOPTS */, pkt, 8 + len);
+	}
+	/* Fragment header: next header, reserved, offset/flags, id; first 16 bytes, then the rest. */
+	uint8_t f[8 + 512];
+	f[0] = IPPROTO_ICMPV6;
+	f[1] = 0;
+	f[2] = 0;
+	f[3] = 1; /* offset 0, M */
+	f[4] = 0x43; f[5] = 0x47; f[6] = 0x46; f[7] = 0x57;
+	memcpy(f + 8, icmp, 16);
+	int r = send_raw(&src, &dst, 44 /* IPPROTO_FRAGMENT */, f, 24);
+	if (r)
+		return r;
+	f[2] = 0;
+	f[3] = 16; /* offset 16 bytes (2 units << 3), no M */
+	memcpy(f + 8, icmp + 16, len - 16);
+	return send_raw(&src, &dst, 44, f, 8 + len - 16);
 }
 
 static int cmd_echo(const char *s, const char *d, const char *mark)
@@ -381,6 +457,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 5 && !strcmp(argv[1], "echo"))
 		return cmd_echo(argv[2], argv[3], argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "echo-frag"))
+		return cmd_echo_frag(argv[2], argv[3], argv[4]);
+	if (argc == 7 && !strcmp(argv[1], "icmp6-ext"))
+		return cmd_icmp6_ext(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	if (argc == 6 && !strcmp(argv[1], "udp"))
 		return cmd_udp(argv[2], argv[3], argv[4], argv[5]);
 	if (argc == 6 && !strcmp(argv[1], "syn"))

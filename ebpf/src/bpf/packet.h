@@ -50,6 +50,7 @@ struct cgfw_pkt {
 	__u8 has_icmp;         /* ICMP/ICMPv6 type read */
 	__u8 icmp_type;
 	__u8 fragment;         /* a fragment (any): ports only in the first */
+	__u8 later_fragment;   /* a fragment other than the first: no transport header */
 };
 
 /* Returns 1 for an IP packet (p filled), 0 for a non-IP packet, -1 for a truncated header. */
@@ -71,6 +72,8 @@ static __always_inline int cgfw_parse(struct __sk_buff *skb, struct cgfw_pkt *p)
 		if (!(iph.frag_off & bpf_htons(0x1fff))) {
 			l4 = (__u32)iph.ihl * 4;
 			l4_known = 1;
+		} else {
+			p->later_fragment = 1;
 		}
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
@@ -100,6 +103,7 @@ static __always_inline int cgfw_parse(struct __sk_buff *skb, struct cgfw_pkt *p)
 				if (frag_off & bpf_htons(0xfff8)) {
 					/* Not the first fragment: no transport header here. */
 					p->proto = ext[0];
+					p->later_fragment = 1;
 					return 1;
 				}
 				off += 8;

@@ -31,9 +31,11 @@
  * Ingress: a packet from a source the policy does not allow is dropped before the stack sees
  * it, so nothing answers it: no RST from a closed port, no SYN-ACK from an open one, no echo
  * reply, no port unreachable. Exempt: ND/MLD and IGMP (the link), ICMP errors (no host ever
- * replies to one), DNS answers from the upstream resolvers, and packets for a socket that no
- * process of this cgroup created (found with a socket lookup: another container of the pod,
- * or the sidecar, decides those).
+ * replies to one), DNS answers from the upstream resolvers, fragments other than the first
+ * (the stack cannot use them without the first, which is decided like any packet; only a
+ * datagram whose first fragment arrived makes the kernel answer, RFC 792/8200 reassembly
+ * timeouts), and packets for a socket that no process of this cgroup created (found with a
+ * socket lookup: another container of the pod, or the sidecar, decides those).
  *
  * With several firewalled containers in one namespace (a pod), each attaches its own pair:
  * what the kernel sends or receives for no socket in particular must pass every container's
@@ -168,6 +170,8 @@ int cgfw_tc_ingress(struct __sk_buff *skb)
 	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP)
 		return CGFW_TCX_NEXT;
 	if (cgfw_is_icmp_error(&p))
+		return CGFW_TCX_NEXT;
+	if (p.later_fragment)
 		return CGFW_TCX_NEXT;
 	if (cgfw_is_upstream_dns(&p, p.saddr, p.sport))
 		return CGFW_TCX_NEXT;
