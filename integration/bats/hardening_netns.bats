@@ -317,3 +317,29 @@ blocked_event() {
 	expect_leak_or_block "$(hex "${m2:8}")" "ND-typed ICMPv6 behind a Destination Options header"
 	expect_leak_or_block "$(hex "${m3:8}")" "ND-typed ICMPv6 in fragments"
 }
+
+@test "a pod: two firewalled containers in one network namespace, different policies: each reaches its own names only" {
+	plain_runc && skip "firewall behaviour only"
+	local c2
+	c2=$(cid nn2)
+	fwbundle "$TEST_DIR/a" --annotation "$ALLOW" --args "sleep 600"
+	fwbundle "$TEST_DIR/b2" --annotation cgfw.io/allow=github.com --args "sleep 600"
+	nrt create --bundle "$TEST_DIR/a" "$c" || fail "create a"
+	nrt start "$c" || fail "start a"
+	nrt create --bundle "$TEST_DIR/b2" "$c2" || fail "create b"
+	nrt start "$c2" || fail "start b"
+	# Both boundary filters are on c0: each container's own traffic passes the other's.
+	run -0 nrt exec "$c" timeout 8 getconn-musl allowed.test 80
+	[[ $output == *allowed.test* ]] || fail "a: $output"
+	run -0 nrt exec "$c2" timeout 8 getconn-musl github.com 80
+	[[ $output == *github.com* ]] || fail "b: $output"
+	run -0 nrt exec "$c" timeout 8 getconn-musl -6 allowed.test 80
+	run -0 nrt exec "$c2" timeout 8 getconn-musl -6 github.com 80
+	run nrt exec "$c" timeout 8 getconn-musl github.com 80
+	[ "$status" -ne 0 ] || fail "a reached github.com: $output"
+	run nrt exec "$c2" timeout 8 getconn-musl "$FW_ALLOWED4" 80
+	[[ $output == *"Operation not permitted"* ]] || fail "b reached allowed.test's address: $output"
+	# Deleting one leaves the other's filter and traffic intact.
+	nrt delete --force "$c2"
+	run -0 nrt exec "$c" timeout 8 getconn-musl allowed.test 80
+}
