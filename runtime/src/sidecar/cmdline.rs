@@ -111,17 +111,28 @@ mod tests {
 
     #[test]
     fn a_huge_argv_is_read_only_up_to_the_limit() {
-        // A child with a 600 KB argv (`spawn` returns once it has exec'd).
+        // A child with a 600 KB argv.
         let big = "z".repeat(100_000);
         let mut child = std::process::Command::new("/bin/sh")
-            .args(["-c", "sleep 5", "sh"])
+            // (Two commands: a shell that would exec a lone one would lose this argv.)
+            .args(["-c", "sleep 5; :", "sh"])
             .args(std::iter::repeat(big.as_str()).take(6))
             .spawn()
             .expect("spawning sleep");
-        let got = read(child.id()).expect("reading its cmdline");
+        // `spawn` returns when the exec is past its point of no return, before the kernel has
+        // set the new argv up (cmdline reads empty until then): wait for it.
+        let mut got = None;
+        for _ in 0..200 {
+            got = read(child.id()).filter(|c| !c.text.is_empty());
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let got = got.expect("reading its cmdline");
         let _ = child.kill();
         let _ = child.wait();
-        assert!(got.text.starts_with("/bin/sh -c sleep 5 sh zzz"), "{}", &got.text[..40]);
+        assert!(got.text.starts_with("/bin/sh -c sleep 5; : sh zzz"), "{:?}", got.text.get(..40));
         assert_eq!(got.text.len(), MAX_CMDLINE_BYTES);
         assert!(got.truncated);
     }

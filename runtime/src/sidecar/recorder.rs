@@ -803,6 +803,68 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_is_counted_in_full_while_the_log_and_the_report_stay_bounded() {
+        let dir = std::env::temp_dir().join(format!("cgfw-rec4-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c4", LogLevel::Blocked, "enforce", LogLimits::default()).unwrap();
+        let long = Cmdline::new("x".repeat(5000), false);
+        for i in 0..20_000u32 {
+            let mut e = event(EventKind::Dns, EventVerdict::Blocked, Some(&format!("f{i}.flood.test")), None);
+            e.pid = Some(100 + i % 7);
+            e.set_cmdline(Some(long.clone()));
+            rec.record(e);
+            let mut e = event(EventKind::Connect, EventVerdict::Blocked, None, Some(&format!("198.18.{}.{}", i / 256 % 256, i % 256)));
+            e.cmdline = Some(format!("{}{i}", "y".repeat(1000)));
+            rec.record(e);
+        }
+        rec.note_suppressed();
+        rec.flush_report().unwrap();
+        let report: Report = serde_json::from_slice(&std::fs::read(report_path(&dir, "c4")).unwrap()).unwrap();
+        let t = &report.totals;
+        // Every event counted; what the bounds left out counted too.
+        assert_eq!((t.dns_blocked, t.connects_blocked), (20_000, 20_000));
+        assert_eq!(report.domains.len(), MAX_REPORT_DOMAINS);
+        assert_eq!(report.blocked_destinations.len(), MAX_REPORT_DESTINATIONS);
+        assert_eq!(t.report_overflow, 2 * 20_000 - (MAX_REPORT_DOMAINS + MAX_REPORT_DESTINATIONS) as u64);
+        let cmdline_bytes: usize = report.blocked_destinations.iter().flat_map(|d| d.cmdlines.iter()).map(|c| c.len()).sum();
+        assert!(cmdline_bytes <= MAX_REPORT_CMDLINE_BYTES, "{cmdline_bytes}");
+        assert!(t.details_not_tracked > 0, "the report-wide command-line budget was reached");
+        // The log (well under its cap here: rotation has tests of its own): rate limited per
+        // process (7 DNS clients and one connecting process, 100 lines each at once), the
+        // rest counted, command lines cut and marked, and the suppression noted in it.
+        let log = std::fs::read_to_string(event_log_path(&dir, "c4")).unwrap();
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let events = lines.iter().filter(|l| l["kind"] != "log_suppressed").count() as u64;
+        // (At least the bursts; the buckets refill a little while the loop runs.)
+        assert!((8 * super::super::ratelimit::SOURCE_BURST as u64..2000).contains(&events), "{events}");
+        assert_eq!(t.log_lines_suppressed + events, 40_000);
+        assert!(lines.iter().all(|l| l["cmdline"].as_str().map_or(true, |c| c.len() <= cmdline::MAX_CMDLINE_BYTES)));
+        assert!(lines.iter().any(|l| l["cmdline_truncated"] == true));
+        let note = lines.iter().find(|l| l["kind"] == "log_suppressed").expect("a log_suppressed note");
+        assert_eq!(note["suppressed"], t.log_lines_suppressed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_allow_map_is_one_warning_with_a_count() {
+        let dir = std::env::temp_dir().join(format!("cgfw-rec5-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c5", LogLevel::Blocked, "enforce", LogLimits::default()).unwrap();
+        for _ in 0..3 {
+            rec.record(event(EventKind::AllowMapFull, EventVerdict::Blocked, Some("allowed.test"), Some("198.18.0.10")));
+        }
+        rec.add_warning("something else".into());
+        rec.add_warning("something else".into());
+        rec.flush_report().unwrap();
+        let report: Report = serde_json::from_slice(&std::fs::read(report_path(&dir, "c5")).unwrap()).unwrap();
+        assert_eq!(report.totals.allow_map_full, 3);
+        assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+        let w = report.warnings.iter().find(|w| w.contains("allow map")).unwrap();
+        assert!(w.contains("3 addresses") && w.contains("allowed.test -> 198.18.0.10"), "{w}");
+        let log = std::fs::read_to_string(event_log_path(&dir, "c5")).unwrap();
+        assert_eq!(log.lines().filter(|l| l.contains("\"kind\":\"allow_map_full\"")).count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_asked_for_report_is_a_new_file_even_when_nothing_changed() {
         // `cgfw-runc report` waits for the report's inode to change; the periodic flush skips
         // an unchanged report, the asked-for rewrite must not.
