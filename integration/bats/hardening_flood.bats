@@ -10,9 +10,9 @@
 #
 # Validation: there is no plain-runc equivalent (runc has no sidecar, no event log and no allow
 # map: nothing to exhaust), so the tests were validated against the code before the bounds
-# (main at 159ed9b): the flood, cut to FLOOD_SECS=8, grew the event log to 604 MB in one file
-# and the sidecar's peak RSS to 490 MiB (a 1.9 MB command line cached per DNS socket), and
-# failed (with these bounds, 30 s: 2.6 MB in 3 files, 10.3 MiB); the allow-map test fails there on the missing event and warning (the address was
+# (main at 159ed9b): the flood, cut to FLOOD_SECS=8, grew the event log to 504 MB in one file
+# and the sidecar's peak RSS to 530 MiB (a 1.9 MB command line cached per DNS socket), and
+# failed (with the bounds, 30 s: 2.6 MB in 3 files, peak 16.8 MiB); the allow-map test fails there on the missing event and warning (the address was
 # refused: it already failed closed, silently).
 # Needs root, gcc, musl-gcc, jq, dnsmasq, busybox-static, iproute2, python3, bpftool.
 
@@ -56,7 +56,8 @@ log_lines() { cat "$LOGS/$1".jsonl* 2>/dev/null | wc -l; }
 	echo "# sidecar at start: $(grep -E 'VmHWM|VmRSS' "/proc/$sc/status" | tr -s '\t\n ' ' ')" >&3
 	echo 5 >"/proc/$sc/clear_refs"
 	# Five processes for FLOOD_SECS: three query loops (one with a ~1.9 MB argv) and two
-	# connect loops to a forbidden address, the others with a 4 KB argv (every log line then
+	# connect loops to 5000 ports of a forbidden address (the report's tables of domains and
+	# destinations both fill up), the others with a 4 KB argv (every log line then
 	# carries a cut 1 KB command line: the log reaches its cap). Each query and connect uses
 	# a fresh socket: a new socket cookie for the sidecar's caches every time.
 	local t0=$SECONDS
@@ -65,8 +66,8 @@ log_lines() { cat "$LOGS/$1".jsonl* 2>/dev/null | wc -l; }
 		flood --pad 1900000 dns $FW_DNS4 $FLOOD_SECS > /tmp/f1 &
 		flood --pad 4000 dns $FW_DNS4 $FLOOD_SECS > /tmp/f2 &
 		flood --pad 4000 dns $FW_DNS6 $FLOOD_SECS > /tmp/f3 &
-		flood --pad 4000 connect $FW_EVIL4 80 $FLOOD_SECS > /tmp/f4 &
-		flood --pad 4000 connect $FW_EVIL4 80 $FLOOD_SECS > /tmp/f5 &
+		flood --pad 4000 connect $FW_EVIL4 10000 $FLOOD_SECS > /tmp/f4 &
+		flood --pad 4000 connect $FW_EVIL4 20000 $FLOOD_SECS > /tmp/f5 &
 		wait; cat /tmp/f1 /tmp/f2 /tmp/f3 /tmp/f4 /tmp/f5"
 	echo "# flood (${FLOOD_SECS}s, $((SECONDS - t0))s wall): $(tr '\n' ' ' <<<"$output")" >&3
 	[ "$status" -eq 0 ] || fail "flood: rc=$status $output"

@@ -4,7 +4,9 @@
  *   flood [--pad BYTES] dns SERVER SECONDS      denied queries (fNNN.flood.test, type A) over
  *                                               UDP, a fresh socket for each (each one a new
  *                                               socket cookie for the proxy to attribute)
- *   flood [--pad BYTES] connect IP PORT SECONDS TCP connects, a fresh socket for each
+ *   flood [--pad BYTES] connect IP PORT SECONDS TCP connects, a fresh socket for each, to
+ *                                               ports PORT .. PORT+4999 in turn (each a
+ *                                               destination of its own in the report)
  *     --pad BYTES   first re-exec this program with about BYTES of extra arguments (1000-byte
  *                   arguments: Linux takes at most 128 KiB per argument and about a quarter of
  *                   the stack limit in all), so /proc/PID/cmdline is that long
@@ -119,11 +121,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "connect") == 0 && argc >= 5) {
-		int fam = sockaddr_of(argv[2], atoi(argv[3]), &ss, &len);
+		int port = atoi(argv[3]);
+		int fam = sockaddr_of(argv[2], port, &ss, &len);
 		if (fam < 0) return usage();
 		double end = now() + atof(argv[4]);
 		unsigned long attempts = 0, refused = 0, connected = 0;
 		while (now() < end) {
+			in_port_t p = htons(port + attempts % 5000);
+			if (fam == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = p;
+			else ((struct sockaddr_in6 *)&ss)->sin6_port = p;
 			int s = socket(fam, SOCK_STREAM, 0);
 			if (s < 0) { perror("flood: socket"); return 2; }
 			attempts++;
