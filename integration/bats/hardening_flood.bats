@@ -12,8 +12,9 @@
 # map: nothing to exhaust), so the tests were validated against the code before the bounds
 # (main at 159ed9b): the flood, cut to FLOOD_SECS=8, grew the event log to 504 MB in one file
 # and the sidecar's peak RSS to 530 MiB (a 1.9 MB command line cached per DNS socket), and
-# failed (with the bounds, 30 s: 2.6 MB in 3 files, peak 16.8 MiB); the allow-map test fails there on the missing event and warning (the address was
-# refused: it already failed closed, silently).
+# failed (with the bounds, 30 s: 2.6 MB in 3 files, peak 16.8 MiB); the allow-map test fails
+# there on the missing event and warning (the address was refused: it already failed closed,
+# silently).
 # Needs root, gcc, musl-gcc, jq, dnsmasq, busybox-static, iproute2, python3, bpftool.
 
 load helpers
