@@ -4,8 +4,12 @@
 //! event log and audit report. `create` spawns it and waits for "ready" on a pipe.
 
 mod boundary;
+mod bounded;
+pub mod cmdline;
 pub mod dns;
+pub mod eventlog;
 mod proxy;
+mod ratelimit;
 pub mod recorder;
 mod upstream;
 
@@ -27,6 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, GuardedCall, PacketGuard};
+use cmdline::Cmdline;
+use eventlog::LogLimits;
 use recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
 /// The fd numbers the ready pipe (sidecar writes "ok" or its error) and the go pipe (the
@@ -37,6 +43,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PIN_ROOT: &str = "/sys/fs/bpf/cgfw";
 /// Kernel event budget per container (token bucket rate and burst).
 const EVENTS_PER_SEC: u32 = 2000;
+/// Guard events waiting for the main loop; when full, the guard thread waits (and so does
+/// the caller it has not answered yet): nothing is dropped, nothing grows.
+const GUARD_EVENT_QUEUE: usize = 256;
 
 /// What the sidecar needs to load its programs: known before the container is built. `create`
 /// sends it as the first line of the go pipe.
@@ -51,6 +60,9 @@ pub struct SidecarConfig {
     /// `Seccomp` the runtime hands the filter's listener over the guard socket.
     #[serde(default)]
     pub packet_guard: PacketGuard,
+    /// The event log's size cap (the operator's `--cgfw-log-max-mib`, `--cgfw-log-keep`).
+    #[serde(default)]
+    pub log_limits: LogLimits,
 }
 
 /// Where the built container lives: the second line of the go pipe.
@@ -314,6 +326,7 @@ impl Firewalled {
                 Mode::Enforce => "enforce",
                 Mode::Audit => "audit",
             },
+            config.log_limits,
         )?;
         // Bound before entering the container's network namespace (a path socket does not
         // belong to one, but its directory must be resolved in ours).
@@ -391,7 +404,7 @@ impl Firewalled {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         guard_socket.set_nonblocking(true)?;
         let guard_socket = tokio::net::UnixListener::from_std(guard_socket)?;
-        let (guard_tx, mut guard_events) = tokio::sync::mpsc::unbounded_channel::<GuardEvent>();
+        let (guard_tx, mut guard_events) = tokio::sync::mpsc::channel::<GuardEvent>(GUARD_EVENT_QUEUE);
         let refuse = config.policy.mode() == Mode::Enforce;
         loop {
             tokio::select! {
@@ -421,6 +434,7 @@ impl Firewalled {
                     proxy.prune_long_expired();
                     let mut rec = recorder.borrow_mut();
                     rec.add_suppressed(events.suppressed());
+                    rec.note_suppressed();
                     let _ = rec.flush_report();
                     // Bursts of queries leave freed buffers behind: hand them back.
                     // SAFETY: malloc_trim only releases free heap pages.
@@ -444,6 +458,7 @@ impl Firewalled {
             record_guard_event(refuse, &mut rec, event);
         }
         rec.add_suppressed(events.suppressed());
+        rec.note_suppressed();
         rec.flush_report()?;
         Ok(0)
     }
@@ -463,14 +478,14 @@ fn bind_guard_socket(container_dir: &Path) -> Result<std::os::unix::net::UnixLis
 /// A guarded call, as the listener thread saw it (cmdline read while the caller waited).
 struct GuardEvent {
     pid: u32,
-    cmdline: Option<String>,
+    cmdline: Option<Cmdline>,
     comm: Option<String>,
     call: GuardedCall,
 }
 
 /// Takes a seccomp listener from the runtime (it sends right after connecting) and answers its
 /// notifications on a thread of its own: the kernel's RECV blocks.
-fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tokio::sync::mpsc::UnboundedSender<GuardEvent>) {
+fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tokio::sync::mpsc::Sender<GuardEvent>) {
     let Ok(stream) = stream.into_std() else { return };
     if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
         return;
@@ -487,11 +502,12 @@ fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tok
         loop {
             match packet_guard::receive(fd, 1000) {
                 Ok(Some(n)) => {
-                    let read = |what: &str| std::fs::read(format!("/proc/{}/{what}", n.pid)).ok();
-                    let cmdline = read("cmdline").map(|raw| recorder::argv_to_cmdline(&raw)).filter(|c| !c.is_empty());
-                    let comm = read("comm").map(|raw| String::from_utf8_lossy(&raw).trim_end().to_string());
+                    let cmdline = cmdline::read(n.pid).filter(|c| !c.text.is_empty());
+                    let comm = std::fs::read(format!("/proc/{}/comm", n.pid))
+                        .ok()
+                        .map(|raw| String::from_utf8_lossy(&raw).trim_end().to_string());
                     packet_guard::answer(fd, &n, refuse);
-                    if events.send(GuardEvent { pid: n.pid, cmdline, comm, call: n.call }).is_err() {
+                    if events.blocking_send(GuardEvent { pid: n.pid, cmdline, comm, call: n.call }).is_err() {
                         break;
                     }
                 }
@@ -513,12 +529,12 @@ fn record_guard_event(refuse: bool, recorder: &mut Recorder, event: GuardEvent) 
         _ => "packet-socket",
     };
     let verdict = if refuse { EventVerdict::Blocked } else { EventVerdict::WouldBlock };
-    let log_event = LogEvent {
+    let mut log_event = LogEvent {
         pid: Some(event.pid),
-        cmdline: event.cmdline,
         comm: event.comm,
         ..LogEvent::new(recorder.container(), EventKind::Packet, proto, verdict, event.call.rule())
     };
+    log_event.set_cmdline(event.cmdline);
     recorder.record(log_event);
 }
 
@@ -587,8 +603,11 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
     // /proc while the process lives; else argv as the kernel recorded it at exec (a blocked
     // tool has usually exited by now). An entry that started after the event is a reused pid.
     let cmdline = pid.and_then(|p| {
-        recorder.cmdline(p).filter(|c| !c.is_empty()).or_else(|| {
-            firewall.exec_info(p).filter(|i| i.start_time_ns <= event.ts_ns).map(|i| i.cmdline)
+        recorder.cmdline(p).filter(|c| !c.text.is_empty()).or_else(|| {
+            firewall
+                .exec_info(p)
+                .filter(|i| i.start_time_ns <= event.ts_ns)
+                .map(|i| Cmdline::new(i.cmdline, i.truncated))
         })
     });
     let multicast = event.kind == ebpf::EventKind::Multicast;
@@ -602,15 +621,15 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         n => format!("ip-proto-{n}"),
     };
     let domain = if packet_socket { None } else { recorder.domain_of(pid, &ip) };
-    let log_event = LogEvent {
+    let mut log_event = LogEvent {
         pid,
-        cmdline,
         comm: Some(event.comm).filter(|c| !c.is_empty()),
         domain,
         ip: (!packet_socket).then_some(ip),
         port: (!packet_socket && !multicast && event.dport != 0).then_some(event.dport),
         ..LogEvent::new(recorder.container(), kind, &proto, verdict, rule)
     };
+    log_event.set_cmdline(cmdline);
     recorder.record(log_event);
 }
 
