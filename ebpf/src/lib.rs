@@ -59,7 +59,7 @@
 //!
 //! | map | type | entries | key/value bytes | memlock measured |
 //! | --- | --- | --- | --- | --- |
-//! | `cgfw_config` | array | 1 | 4 / 40 | 352 B |
+//! | `cgfw_config` | array | 1 | 4 / 56 | 368 B |
 //! | `cgfw_allow_ip` | hash (prealloc) | 4096 | 16 / 8 | 361,504 B |
 //! | `cgfw_allow_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
 //! | `cgfw_block_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
@@ -70,8 +70,11 @@
 //! | `cgfw_events` | ring buffer | 128 KiB (~1800 events of 72 B + 8 B header) | - | 144,200 B |
 //! | `cgfw_exec_args` | LRU hash | 2048 | 4 / 272 | 705,408 B (344 B per entry) |
 //! | `cgfw_cgroup` | cgroup array | 1 | 4 / 4 | 320 B |
+//! | `cgfw_local_addr` | hash (prealloc) | 256 | 16 / 1 | 23,584 B: the netns's own addresses |
+//! | `cgfw_upstream` | hash (prealloc) | 16 | 16 / 1 | 2,464 B: the proxy's upstreams |
+//! | `cgfw_user_sock` | socket storage | per socket | - / 1 | grows with the container's sockets; freed with them |
 //! | `cgfw_layout` | array | 1 | 4 / 72 | ~350 B; BTF anchor for the layout test, never used |
-//! | total | | | | 2,050,392 B = 1.96 MiB per firewall |
+//! | total | | | | 2,076,456 B = 1.98 MiB per firewall |
 //!
 //! The measured figures are printed by `cargo test -p ebpf map_memory -- --nocapture`.
 //!
