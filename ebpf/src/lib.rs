@@ -125,10 +125,10 @@
 //!   IP policy applies to it like to any destination.
 //! - The skb backstop reads only the first IPv6 header (no extension-header walk) for ports;
 //!   the address decision does not depend on it.
-//! - IPv6 neighbour discovery (ICMPv6 133-137) passes the backstop only to link-local
-//!   (fe80::/10) and multicast (ff00::/8) destinations; to a global unicast address it is
-//!   decided by the policy like any packet (NUD probes to a non-allowed global neighbour
-//!   fail; the kernel falls back to multicast solicitation).
+//! - IPv6 neighbour discovery and MLD (ICMPv6 130-137, 143) pass the backstop only from
+//!   sockets no process created (the kernel's; `cgfw_sock_create` marks every socket a
+//!   process of the cgroup creates) and from the namespace's own or the unspecified address;
+//!   from a process's raw socket they are decided by the policy like any packet.
 
 pub mod abi;
 mod events;

@@ -375,12 +375,6 @@ static __always_inline int cgfw_is_unspecified(const __u8 a[16])
 	return cgfw_is_mapped(a) && a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0;
 }
 
-/* fe80::/10 or ff00::/8 */
-static __always_inline int cgfw_is_link_scope6(const __u8 a[16])
-{
-	return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
-}
-
 static __always_inline int cgfw_addr_eq(const __u8 a[16], const __u8 b[16])
 {
 	__u64 a0, a1, b0, b1;

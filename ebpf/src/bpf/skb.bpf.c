@@ -12,10 +12,12 @@
  * Rules, in order (the attacker is root in the container with CAP_NET_RAW: any header):
  *  1. Link messages of the kernel: ICMPv6 ND/MLD from a socket no process created (the
  *     namespace's own ndisc/MLD sockets belong to the cgroup of whoever created the
- *     namespace, which may be this one) to a link-local or multicast address pass. The same
- *     types from a process's raw socket get no exemption (a blanket one was a one-way
- *     channel: a raw ICMPv6 socket can put any payload in them) and are decided like any
- *     packet below, so they pass only where the policy allows the destination.
+ *     namespace, which may be this one), from one of the namespace's own addresses or the
+ *     unspecified one (DAD), pass to any destination: their content is the kernel's (a
+ *     solicited advertisement goes to the soliciting neighbour's address, global or not).
+ *     The same types from a process's raw socket get no exemption (a blanket one was a
+ *     one-way channel: a raw ICMPv6 socket can put any payload in them) and are decided like
+ *     any packet below, so they pass only where the policy allows the destination.
  *  2. The loopback device carries only traffic between the namespace's own addresses: a
  *     source that is not one of them is a forged packet (e.g. a DNS answer forged in the name
  *     of the upstream resolver, or a packet whose reply the kernel would send to a forbidden
@@ -112,7 +114,8 @@ int cgfw_egress(struct __sk_buff *skb)
 		goto malformed;
 
 	/* 1. The kernel's own link messages (see the file comment). */
-	if (cgfw_is_link_icmp6(&p) && cgfw_is_link_scope6(p.daddr) && !cgfw_from_user_socket(skb))
+	if (cgfw_is_link_icmp6(&p) && !cgfw_from_user_socket(skb) &&
+	    (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
 		return 1;
 
 	if (skb->ifindex == CGFW_LOOPBACK_IFINDEX) {

@@ -23,8 +23,9 @@
  * ours to decide: next. Everything else (no socket, or the kernel's per-CPU control sockets in
  * the root cgroup) is the kernel speaking for the namespace, and is decided like the
  * container's own packets: source must be one of the namespace's addresses, destination not
- * loopback, destination allowed by the policy. Exempt: ND/MLD (link traffic the kernel needs
- * for the namespace's own addresses), IGMP (reports for groups the kernel or an allowed join
+ * loopback, destination allowed by the policy. Exempt: ND/MLD from the namespace's own or the
+ * unspecified address (link traffic the kernel needs for its addresses; its content is the
+ * kernel's, and a solicited advertisement goes to the soliciting neighbour, global or not), IGMP (reports for groups the kernel or an allowed join
  * chose: sockopt.bpf.c refuses every other join), and the proxy's queries to its upstream
  * resolvers on port 53 (the sidecar may run in the root cgroup).
  *
@@ -94,8 +95,7 @@ int cgfw_tc_egress(struct __sk_buff *skb)
 	if (parsed < 0)
 		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
 
-	if (cgfw_is_link_icmp6(&p) && cgfw_is_link_scope6(p.daddr) &&
-	    (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
+	if (cgfw_is_link_icmp6(&p) && (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
 		return CGFW_TCX_NEXT;
 	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP && cgfw_is_own(p.saddr))
 		return CGFW_TCX_NEXT;
