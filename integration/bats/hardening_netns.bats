@@ -364,3 +364,15 @@ blocked_event() {
 	[[ $output == *allowed.test* ]] || fail "$output"
 	run -0 nx dnsq tcp "$FW_DNS4" allowed.test
 }
+
+@test "a firewalled container in the runtime's own (host) network namespace is refused: its filter would decide the host's traffic" {
+	plain_runc && skip "firewall behaviour only"
+	# Safe stand-in for the host: the runtime itself runs inside the world's client netns, and
+	# the bundle joins that same netns (a regression would filter only that test netns).
+	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600"
+	run nsenter --net="$FW_NETNS" timeout 30 "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" create --bundle "$TEST_DIR/b" "$c"
+	[ "$status" -ne 0 ] || fail "created in the runtime's own network namespace"
+	[[ $output == *"shares the host's network namespace"* ]] || fail "$output"
+	[ ! -e "$FW_PIN_ROOT/$c" ] || fail "pins left"
+	[ -z "$(fw_leftovers "$c")" ] || fail "left: $(fw_leftovers "$c")"
+}
