@@ -44,7 +44,7 @@ else
 	suite "runc compatibility (host cgroups)" integration/bats/run-compat.sh "${long[@]}"
 	suite "runc compatibility (pure cgroup v2)" integration/bats/run-compat.sh --pure-v2
 	suite "firewall (host cgroups)" bats "${fw_files[@]}"
-	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats
+	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats integration/bats/hardening_netns.bats
 	# hardening_long.bats skips itself unless CGFW_LONG=1.
 	for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_netns.bats integration/bats/hardening_flood.bats integration/bats/hardening_long.bats; do
 		[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"
