@@ -135,10 +135,9 @@ mod events;
 mod sys;
 
 use std::{
-    collections::BTreeSet,
     fs::File,
     io,
-    net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6},
+    net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
     time::Duration,
@@ -381,6 +380,17 @@ pub struct ExecInfo {
     pub start_time_ns: u64,
     /// argv was longer than the 256 bytes kept.
     pub truncated: bool,
+}
+
+/// `cgfw_local_addr` values (CGFW_LOCAL_UNICAST / CGFW_LOCAL_GROUP in cgfw.h).
+const LOCAL_UNICAST: u8 = 1;
+const LOCAL_GROUP: u8 = 2;
+
+/// The solicited-node multicast group of an IPv6 address: ff02::1:ff00:0/104 + its low 24 bits.
+fn solicited_node(addr: &Ipv6Addr) -> [u8; 16] {
+    let mut group = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0];
+    group[13..].copy_from_slice(&addr.octets()[13..]);
+    group
 }
 
 fn v4_mapped(ip: IpAddr) -> [u8; 16] {
@@ -937,39 +947,60 @@ impl Firewall {
     }
 
     /// Makes the namespace's own addresses exactly `addrs` (anti-spoofing: a packet of the
-    /// container must carry one of them, or loopback, as its source). Returns whether the set
-    /// changed.
+    /// container must carry one of them, or loopback, as its source), with the solicited-node
+    /// multicast group of each IPv6 one (the kernel joins and reports those itself; the
+    /// boundary lets membership reports name them). Returns whether the set changed.
     pub fn set_local_addrs(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
-        self.set_address_set(M_LOCAL_ADDR, addrs)
+        let mut entries: Vec<([u8; 16], u8)> = Vec::new();
+        for addr in addrs {
+            entries.push((v4_mapped(*addr), LOCAL_UNICAST));
+            if let IpAddr::V6(v6) = addr {
+                if !v6.is_loopback() && !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
+                    entries.push((solicited_node(v6), LOCAL_GROUP));
+                }
+            }
+        }
+        self.set_address_set(M_LOCAL_ADDR, &entries)
     }
 
-    /// The namespace's own addresses as the programs see them.
+    /// The namespace's own addresses as the programs see them (not the groups).
     pub fn local_addrs(&self) -> Result<Vec<IpAddr>, EbpfError> {
         let keys: Vec<[u8; 16]> = sys::map_keys(self.fd(M_LOCAL_ADDR))
             .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_LOCAL_ADDR], op: "walk", source })?;
-        Ok(keys.into_iter().map(events::unmap).collect())
+        let mut addrs = Vec::new();
+        for key in keys {
+            if self.lookup::<_, u8>(M_LOCAL_ADDR, "lookup", &key)? == Some(LOCAL_UNICAST) {
+                addrs.push(events::unmap(key));
+            }
+        }
+        Ok(addrs)
     }
 
     /// The DNS proxy's upstream resolvers: its queries to them (port 53) pass the boundary.
     pub fn set_upstreams(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
-        self.set_address_set(M_UPSTREAM, addrs)
+        let entries: Vec<([u8; 16], u8)> = addrs.iter().map(|a| (v4_mapped(*a), 1)).collect();
+        self.set_address_set(M_UPSTREAM, &entries)
     }
 
-    fn set_address_set(&self, map: usize, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
-        let want: BTreeSet<[u8; 16]> = addrs.iter().map(|a| v4_mapped(*a)).collect();
-        let have: BTreeSet<[u8; 16]> = sys::map_keys::<[u8; 16]>(self.fd(map))
-            .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "walk", source })?
-            .into_iter()
-            .collect();
-        // Add first, then remove: an address that stays is never missing in between.
-        for key in want.difference(&have) {
-            self.update(map, "add address", key, &1u8)?;
+    /// Makes a set map (address -> kind) exactly `entries`.
+    fn set_address_set(&self, map: usize, entries: &[([u8; 16], u8)]) -> Result<bool, EbpfError> {
+        let want: std::collections::BTreeMap<[u8; 16], u8> = entries.iter().copied().collect();
+        let mut changed = false;
+        // Add (or update) first, then remove: an address that stays is never missing between.
+        for (key, kind) in &want {
+            if self.lookup::<_, u8>(map, "lookup", key)? != Some(*kind) {
+                self.update(map, "add address", key, kind)?;
+                changed = true;
+            }
         }
-        for key in have.difference(&want) {
+        let have: Vec<[u8; 16]> = sys::map_keys(self.fd(map))
+            .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "walk", source })?;
+        for key in have.iter().filter(|k| !want.contains_key(*k)) {
             sys::map_delete(self.fd(map), key)
                 .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "remove address", source })?;
+            changed = true;
         }
-        Ok(want != have)
+        Ok(changed)
     }
 
     /// Sets (or clears) the DNS proxy addresses after [`Firewall::load`]: the programs can be
@@ -1062,6 +1093,13 @@ fn config_raw(cfg: &FirewallConfig) -> abi::Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn solicited_node_group() {
+        let addr: std::net::Ipv6Addr = "fd00:cf::1:2:3456".parse().unwrap();
+        let want: std::net::Ipv6Addr = "ff02::1:ff02:3456".parse().unwrap();
+        assert_eq!(super::solicited_node(&addr), want.octets());
+    }
+
     #[test]
     fn args_to_cmdline() {
         assert_eq!(super::args_to_cmdline(b"wget\0-q\0http://x/\0"), "wget -q http://x/");

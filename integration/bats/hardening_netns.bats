@@ -21,7 +21,7 @@ load hardening_helpers
 
 setup_file() {
 	hd_setup_file nn
-	gcc -O2 -Wall -static -o "$FW_TOOLS/nsattack" "$HD_TOOLS_SRC/nsattack.c"
+	gcc -O2 -Wall -static -no-pie -o "$FW_TOOLS/nsattack" "$HD_TOOLS_SRC/nsattack.c"
 }
 teardown_file() { hd_teardown_file; }
 
@@ -179,6 +179,27 @@ blocked_event() {
 	expect_leak_or_block "ff0e000000000000000000004347$(printf '%02x%02x' "$b1" "$b2")" "an MLD report naming the group"
 	blocked_event ".kind == \"multicast\" and .ip == \"$g4\" and (.rule | test(\"IP_ADD_MEMBERSHIP\"))"
 	blocked_event ".kind == \"multicast\" and .ip == \"$g6\" and (.rule | test(\"MCAST_JOIN_GROUP\"))"
+}
+
+# Found by a red-team pass: the kernel runs cgroup/setsockopt only for native system calls, so
+# a 64-bit process's 32-bit (int 0x80) setsockopt joins any group, with no capability. The
+# boundary filter checks the groups every membership report names, whoever's socket sent it.
+@test "multicast: 32-bit (compat) joins pass setsockopt, but no report naming their groups or sources leaves" {
+	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600"
+	start_in "$TEST_DIR/b" "$c"
+	local b1=$((RANDOM % 200 + 20)) b2=$((RANDOM % 200 + 20)) g4 s4 g6
+	g4=239.67.$b1.$b2
+	s4=198.71.$b2.$b1
+	g6=ff0e::4347:$(printf '%02x%02x' "$b1" "$b2")
+	sniff 15
+	run nx nsattack compat-join "$g4"
+	[ "$status" -eq 0 ] || fail "compat join did not run: $output"
+	run nx nsattack compat-join "239.68.$b1.$b2" "$s4"
+	run nx nsattack compat-join "$g6"
+	expect_leak_or_block "$(printf 'ef43%02x%02x' "$b1" "$b2")" "an IGMP report naming a compat-joined group"
+	expect_leak_or_block "$(printf 'c647%02x%02x' "$b2" "$b1")" "an IGMPv3 report naming a compat-joined source"
+	expect_leak_or_block "ff0e000000000000000000004347$(printf '%02x%02x' "$b1" "$b2")" "an MLD report naming a compat-joined group"
+	blocked_event ".kind == \"multicast\" and .ip == \"$g4\" and (.rule | test(\"kernel\"))"
 }
 
 @test "multicast: a group an allow CIDR covers can be joined" {

@@ -17,6 +17,10 @@
  *   nsattack join GROUP [SOURCE]       IP(V6)_ADD_MEMBERSHIP / ADD_SOURCE_MEMBERSHIP, then
  *                                      sleep 2 s: the kernel reports GROUP (and SOURCE)
  *   nsattack mcast-join GROUP [SOURCE] the same with MCAST_JOIN_GROUP / MCAST_JOIN_SOURCE_GROUP
+ *   nsattack compat-join GROUP [SOURCE]
+ *                                      the `join` calls as 32-bit system calls (int 0x80): the
+ *                                      kernel runs no cgroup/setsockopt program for those
+ *                                      (build with -static -no-pie: buffers below 4 GiB)
  *   nsattack bindtodev IFACE DST PORT MARK
  *                                      UDP with SO_BINDTODEVICE IFACE to DST (127.0.0.1, ::1)
  *   nsattack pktinfo IFACE DST PORT MARK
@@ -302,7 +306,31 @@ static void sockaddr_of(const struct addr *a, struct sockaddr_storage *ss)
 	}
 }
 
-/* Joins and holds the membership 2 s, time for the kernel's unsolicited reports. */
+#define NR32_SETSOCKOPT 366 /* i386 */
+
+/* setsockopt as an i386 system call from this 64-bit process; -errno on failure. */
+static long setsockopt32(int fd, int level, int name, const void *buf, int len)
+{
+	long ret;
+	if ((unsigned long)buf >> 32) {
+		fprintf(stderr, "nsattack: buffer above 4 GiB (build with -no-pie)\n");
+		exit(1);
+	}
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"((long)NR32_SETSOCKOPT), "b"((long)fd), "c"((long)level), "d"((long)name),
+			   "S"((long)buf), "D"((long)len)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return ret;
+}
+
+/* Static: a non-PIE binary keeps them below 4 GiB, where a 32-bit call can point. */
+static struct ip_mreq_source compat_m4s;
+static struct ip_mreq compat_m4;
+static struct ipv6_mreq compat_m6;
+
+/* Joins and holds the membership 2 s, time for the kernel's unsolicited reports.
+ * mcast_api: 1 MCAST_* calls, 2 the classic calls as 32-bit system calls. */
 static int cmd_join(const char *g, const char *srcs, int mcast_api)
 {
 	struct addr group, source;
@@ -314,7 +342,23 @@ static int cmd_join(const char *g, const char *srcs, int mcast_api)
 	fd = socket(group.family, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return fail("socket");
-	if (mcast_api) {
+	if (mcast_api == 2) {
+		long c;
+		if (group.family == AF_INET && srcs) {
+			compat_m4s.imr_multiaddr = group.v4;
+			compat_m4s.imr_sourceaddr = source.v4;
+			c = setsockopt32(fd, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &compat_m4s, sizeof(compat_m4s));
+		} else if (group.family == AF_INET) {
+			compat_m4.imr_multiaddr = group.v4;
+			c = setsockopt32(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &compat_m4, sizeof(compat_m4));
+		} else {
+			compat_m6.ipv6mr_multiaddr = group.v6;
+			c = setsockopt32(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &compat_m6, sizeof(compat_m6));
+		}
+		if (c < 0)
+			errno = (int)-c;
+		r = c < 0 ? -1 : 0;
+	} else if (mcast_api) {
 		if (srcs) {
 			struct group_source_req req = {0};
 			sockaddr_of(&group, &req.gsr_group);
@@ -469,6 +513,8 @@ int main(int argc, char **argv)
 		return cmd_join(argv[2], argc == 4 ? argv[3] : NULL, 0);
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "mcast-join"))
 		return cmd_join(argv[2], argc == 4 ? argv[3] : NULL, 1);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "compat-join"))
+		return cmd_join(argv[2], argc == 4 ? argv[3] : NULL, 2);
 	if (argc == 6 && !strcmp(argv[1], "bindtodev"))
 		return udp_to(argv[2], argv[3], argv[4], argv[5], 0);
 	if (argc == 6 && !strcmp(argv[1], "pktinfo"))

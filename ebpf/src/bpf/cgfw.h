@@ -266,10 +266,14 @@ struct {
 	__type(value, __u32);
 } cgfw_cgroup SEC(".maps");
 
-/* The network namespace's own addresses (mapped form -> 1), kept in sync by the sidecar,
- * which lives in the namespace and follows RTM_NEWADDR/RTM_DELADDR. A packet of the container
- * may only carry one of these (or loopback) as its source. Empty means nothing but loopback
- * passes: fail closed until the first sync. */
+/* The network namespace's own addresses (mapped form -> CGFW_LOCAL_UNICAST), kept in sync by
+ * the sidecar, which lives in the namespace and follows RTM_NEWADDR/RTM_DELADDR. A packet of
+ * the container may only carry one of these (or loopback) as its source. Empty means nothing
+ * but loopback passes: fail closed until the first sync. The solicited-node multicast groups of
+ * its IPv6 addresses (ff02::1:ffXX:XXXX, which the kernel joins and reports by itself) are
+ * there too, as CGFW_LOCAL_GROUP. */
+#define CGFW_LOCAL_UNICAST 1
+#define CGFW_LOCAL_GROUP 2
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CGFW_LOCAL_ADDR_ENTRIES);
@@ -291,7 +295,7 @@ struct {
  * mark that sends from the cgroup is one of those (or predates the attach). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE); /* an accepted socket keeps the mark */
 	__type(key, int);
 	__type(value, __u8);
 } cgfw_user_sock SEC(".maps");
@@ -360,9 +364,11 @@ static __always_inline int cgfw_is_loopback_src(const __u8 a[16])
 /* One of the network namespace's own addresses (loopback included). */
 static __always_inline int cgfw_is_own(const __u8 a[16])
 {
+	__u8 *kind;
 	if (cgfw_is_loopback_src(a))
 		return 1;
-	return bpf_map_lookup_elem(&cgfw_local_addr, a) != 0;
+	kind = bpf_map_lookup_elem(&cgfw_local_addr, a);
+	return kind && *kind == CGFW_LOCAL_UNICAST;
 }
 
 static __always_inline int cgfw_is_unspecified(const __u8 a[16])

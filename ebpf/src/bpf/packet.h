@@ -51,6 +51,9 @@ struct cgfw_pkt {
 	__u8 icmp_type;
 	__u8 fragment;         /* a fragment (any): ports only in the first */
 	__u8 later_fragment;   /* a fragment other than the first: no transport header */
+	__u16 l4_off;          /* offset of the transport header from the network header, if
+				* it was found (has_ports, has_icmp, or the IGMP/MLD readers) */
+	__u8 l4_found;
 };
 
 /* Returns 1 for an IP packet (p filled), 0 for a non-IP packet, -1 for a truncated header. */
@@ -123,6 +126,8 @@ static __always_inline int cgfw_parse(struct __sk_buff *skb, struct cgfw_pkt *p)
 	}
 	if (!l4_known)
 		return 1;
+	p->l4_off = (__u16)l4;
+	p->l4_found = 1;
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
 		__u16 ports[2];
 		if (!bpf_skb_load_bytes_relative(skb, l4, ports, sizeof(ports), BPF_HDR_START_NET)) {

@@ -5,7 +5,9 @@
  * Kernel contract: runs in inet_create()/inet6_create() for sockets created by socket(2)
  * (kern == 0) by a task of the cgroup or below it; never for the kernel's own sockets
  * (inet_ctl_sock_create: neighbour discovery, MLD, TCP resets, ICMP). Return 1 keeps the
- * socket. bpf_sk_storage_get() with F_CREATE attaches the mark to the socket itself: it lives
+ * socket, 0 fails socket(2) with EPERM: done when the mark cannot be attached (no memory), so
+ * that no process holds an unmarked socket, which would pass for a kernel one. The map has
+ * BPF_F_CLONE: a socket accept() returns inherits its listener's mark. bpf_sk_storage_get() with F_CREATE attaches the mark to the socket itself: it lives
  * and dies with it, costs nothing to look up, and cannot be forged or cleared from userspace.
  *
  * Why: the namespace's kernel sockets belong to the cgroup of whoever created the network
@@ -18,6 +20,5 @@
 SEC("cgroup/sock_create")
 int cgfw_sock_create(struct bpf_sock *sk)
 {
-	bpf_sk_storage_get(&cgfw_user_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	return 1;
+	return bpf_sk_storage_get(&cgfw_user_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) != 0;
 }

@@ -27,7 +27,9 @@
  * unspecified address (link traffic the kernel needs for its addresses; its content is the
  * kernel's, and a solicited advertisement goes to the soliciting neighbour, global or not), IGMP (reports for groups the kernel or an allowed join
  * chose: sockopt.bpf.c refuses every other join), and the proxy's queries to its upstream
- * resolvers on port 53 (the sidecar may run in the root cgroup).
+ * resolvers on port 53 (the sidecar may run in the root cgroup). Before all that, for every
+ * packet whoever sent it: an IGMP/MLD membership report must name only allowed groups (see
+ * cgfw_report_allowed).
  *
  * Ingress: a packet from a source the policy does not allow is dropped before the stack sees
  * it, so nothing answers it: no RST from a closed port, no SYN-ACK from an open one, no echo
@@ -36,7 +38,9 @@
  * (the stack cannot use them without the first, which is decided like any packet; only a
  * datagram whose first fragment arrived makes the kernel answer, RFC 792/8200 reassembly
  * timeouts), and packets for a socket that no process of this cgroup created (found with a
- * socket lookup: another container of the pod, or the sidecar, decides those).
+ * socket lookup: another container of the pod decides those; the sidecar's upstream sockets
+ * get their DNS answers this way — an address-only exemption for the upstream would let any
+ * host that forges the resolver's address reach any port).
  *
  * With several firewalled containers in one namespace (a pod), each attaches its own pair:
  * what the kernel sends or receives for no socket in particular must pass every container's
@@ -67,6 +71,95 @@ static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, struct __sk_
 	return cfg->mode == CGFW_MODE_AUDIT ? CGFW_TCX_NEXT : CGFW_TCX_DROP;
 }
 
+/*
+ * Multicast membership reports name groups (and sources); the kernel sends them from its own
+ * sockets for every group a socket of the namespace joined. cgroup/setsockopt refuses joins
+ * the policy does not allow, but only for native calls: the kernel skips that hook for 32-bit
+ * (compat) setsockopt, so a report may name anything. Here, at the boundary, every group a
+ * report names must be allowed by the policy or be the solicited-node group of one of the
+ * namespace's own IPv6 addresses (CGFW_LOCAL_GROUP), and records with sources (source-specific
+ * joins and filters: sources are data too) are refused. IGMPv1/v2 reports and leaves and
+ * MLDv1 reports and done messages name one group; IGMPv3 (0x22) and MLDv2 (143) reports carry
+ * records {type, aux words, source count, group, sources, aux data}, read up to
+ * CGFW_REPORT_RECORDS: a report with more is refused. Returns 1 if the report may pass, else
+ * 0 with the offending group in bad and the reason.
+ */
+#define CGFW_REPORT_RECORDS 16
+
+static __always_inline int cgfw_group_allowed(struct cgfw_config *cfg, const __u8 g[16], __u8 *reason)
+{
+	__u8 *kind = bpf_map_lookup_elem(&cgfw_local_addr, g);
+	int allowed;
+	if (kind && *kind == CGFW_LOCAL_GROUP)
+		return 1;
+	*reason = cgfw_decide(g, cfg, &allowed);
+	return allowed && *reason != CGFW_REASON_LOOPBACK;
+}
+
+static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgfw_config *cfg,
+					       const struct cgfw_pkt *p, __u8 bad[16], __u8 *reason)
+{
+	__u32 off = p->l4_off;
+	__u8 type, g[16];
+	int v6 = p->family == AF_INET6, i;
+	__u16 nrec;
+
+	*reason = CGFW_REASON_DEFAULT_DENY;
+	__builtin_memset(bad, 0, 16);
+	if (bpf_skb_load_bytes_relative(skb, off, &type, 1, BPF_HDR_START_NET))
+		return 0;
+	if ((!v6 && (type == 0x12 || type == 0x16 || type == 0x17)) || (v6 && (type == 131 || type == 132))) {
+		if (v6) {
+			if (bpf_skb_load_bytes_relative(skb, off + 8, g, 16, BPF_HDR_START_NET))
+				return 0;
+		} else {
+			__u32 a;
+			if (bpf_skb_load_bytes_relative(skb, off + 4, &a, 4, BPF_HDR_START_NET))
+				return 0;
+			cgfw_map_v4(g, a);
+		}
+		if (cgfw_group_allowed(cfg, g, reason))
+			return 1;
+		__builtin_memcpy(bad, g, 16);
+		return 0;
+	}
+	if (!((!v6 && type == 0x22) || (v6 && type == 143)))
+		return 1; /* queries and other types name nothing the container chose */
+	if (bpf_skb_load_bytes_relative(skb, off + 6, &nrec, 2, BPF_HDR_START_NET))
+		return 0;
+	nrec = bpf_ntohs(nrec);
+	if (nrec > CGFW_REPORT_RECORDS)
+		return 0;
+	off += 8;
+	for (i = 0; i < CGFW_REPORT_RECORDS; i++) {
+		__u8 rec[4];
+		__u16 nsrc;
+		if (i >= nrec)
+			break;
+		if (bpf_skb_load_bytes_relative(skb, off, rec, 4, BPF_HDR_START_NET))
+			return 0;
+		__builtin_memcpy(&nsrc, rec + 2, 2);
+		if (v6) {
+			if (bpf_skb_load_bytes_relative(skb, off + 4, g, 16, BPF_HDR_START_NET))
+				return 0;
+		} else {
+			__u32 a;
+			if (bpf_skb_load_bytes_relative(skb, off + 4, &a, 4, BPF_HDR_START_NET))
+				return 0;
+			cgfw_map_v4(g, a);
+		}
+		if (nsrc || !cgfw_group_allowed(cfg, g, reason)) {
+			__builtin_memcpy(bad, g, 16);
+			return 0;
+		}
+		/* no sources: the record is its header, the group and aux words */
+		off += 4 + (v6 ? 16 : 4) + (__u32)rec[1] * 4;
+		if (off > 0xffff)
+			return 0;
+	}
+	return 1;
+}
+
 static __always_inline int cgfw_is_upstream_dns(const struct cgfw_pkt *p, const __u8 addr[16], __u16 port)
 {
 	return p->has_ports && port == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) &&
@@ -87,6 +180,18 @@ int cgfw_tc_egress(struct __sk_buff *skb)
 	parsed = cgfw_parse(skb, &p);
 	if (parsed == 0)
 		return CGFW_TCX_NEXT; /* ARP and other link protocols */
+	/* Membership reports, whoever's socket sent them (the namespace's MLD socket belongs to
+	 * the cgroup of whoever created the namespace): the groups must be allowed. */
+	if (p.l4_found && ((p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP) ||
+			   (p.family == AF_INET6 && p.proto == IPPROTO_ICMPV6 && p.has_icmp &&
+			    (p.icmp_type == 131 || p.icmp_type == 132 || p.icmp_type == 143)))) {
+		__u8 bad[16];
+		if (!cgfw_report_allowed(skb, cfg, &p, bad, &reason)) {
+			__builtin_memcpy(p.daddr, bad, 16); /* the event names the group */
+			p.has_ports = 0;
+			return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_MULTICAST, reason, 0);
+		}
+	}
 	sock_cgroup = bpf_skb_cgroup_id(skb);
 	if (sock_cgroup && cfg->cgroup_id &&
 	    (bpf_skb_ancestor_cgroup_id(skb, cfg->cgroup_level) == cfg->cgroup_id ||
@@ -172,8 +277,6 @@ int cgfw_tc_ingress(struct __sk_buff *skb)
 	if (cgfw_is_icmp_error(&p))
 		return CGFW_TCX_NEXT;
 	if (p.later_fragment)
-		return CGFW_TCX_NEXT;
-	if (cgfw_is_upstream_dns(&p, p.saddr, p.sport))
 		return CGFW_TCX_NEXT;
 	if (cgfw_is_loopback(p.saddr))
 		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, CGFW_REASON_LOOPBACK_OFF_LO, 1);

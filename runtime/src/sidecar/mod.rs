@@ -595,6 +595,11 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         other => format!("{other:?}").to_lowercase(),
     };
     let rule = match event.kind {
+        // From cgroup/setsockopt, proto is the option's level (SOL_IP 0, SOL_IPV6 41); from the
+        // boundary filter, the report's protocol (IGMP 2, ICMPv6 58).
+        ebpf::EventKind::Multicast if matches!(event.proto, 2 | 58) => {
+            format!("membership report the kernel sent naming a group or source the policy does not allow (a join no hook saw, e.g. a 32-bit setsockopt): {rule}")
+        }
         ebpf::EventKind::Multicast => format!("multicast join or source filter ({}): {rule}", sockopt_name(event.proto, event.dport)),
         ebpf::EventKind::Inbound => format!("inbound from a source the policy does not allow: {rule}"),
         ebpf::EventKind::Boundary => format!("sent by the kernel for the namespace: {rule}"),
