@@ -1,11 +1,11 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use libcontainer::container::ContainerStatus;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
-use crate::{container_ref, firewall};
+use crate::{capabilities, container_ref, firewall};
 
 pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let container = container_ref::load(&global.root, &args.container_id)?;
@@ -30,8 +30,17 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
-    // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
     let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
+    // A process that could hold a capability defeating the firewall is refused, unless the
+    // container's policy accepts it (as `create` does for the container's own process).
+    let policy = spec.as_ref().and_then(|s| firewall::policy_of(s).ok().flatten());
+    if policy.is_some() || firewall::Record::load(&container_dir).is_some_and(|r| r.firewalled) {
+        let held = exec_capabilities(spec.as_ref(), &args)?;
+        for warning in capabilities::check(&held, policy.as_ref(), "the exec'd process of this firewalled container")? {
+            crate::logging::warn(&format!("container {}: {warning}", args.container_id));
+        }
+    }
+    // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
     let record = firewall::join_for_exec(&container_dir)?;
     // A process that may hold CAP_NET_RAW in a firewalled container whose LSM guard is not
     // attached gets the seccomp fallback, answered by the sidecar.
@@ -79,6 +88,27 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         return Ok(0);
     }
     super::wait_for_exit(pid)
+}
+
+/// The defeating capabilities the exec'd process may hold: those of a `--process` file, or the
+/// container's (libcontainer reuses them) plus any `--cap`.
+fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> Result<Vec<capabilities::Held>> {
+    if let Some(path) = &args.process {
+        let raw = std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?;
+        let process: oci_spec::runtime::Process = serde_json::from_slice(&raw)
+            .with_context(|| format!("--process {}: not an OCI process object", path.display()))?;
+        return Ok(capabilities::held_by(process.capabilities().as_ref()));
+    }
+    let mut held = match spec {
+        Some(spec) => capabilities::without_confined(
+            capabilities::held_by(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())),
+            spec,
+        ),
+        // The bundle is gone: the container's own set was checked by `create`.
+        None => Vec::new(),
+    };
+    capabilities::add_exec_caps(&mut held, &args.cap);
+    Ok(held)
 }
 
 /// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or
