@@ -44,13 +44,21 @@ set_caps() {
 		| .process.capabilities.'"$set"' += '"$extra"
 }
 
-# refused_create ID BUNDLE: create fails; prints the error. Nothing of ID is left.
+# refused_create ID BUNDLE: create fails (its error in \$output); nothing of ID is left.
 refused_create() {
 	run frt --log "$TEST_DIR/rt.log" --log-format json create --bundle "$2" "$1"
 	[ "$status" -ne 0 ] || fail "create of $1 succeeded"
+	local refusal=$output
 	assert_clean "$1"
 	[ ! -e "$LOGS/$1.jsonl" ] || fail "event log created for a refused container"
 	[ ! -e "$LOGS/$1.report.json" ] || fail "report created for a refused container"
+	output=$refusal
+}
+
+# log_has FILE LEVEL REGEX: the runtime's JSON log (--log-format json) has a LEVEL line
+# whose message matches REGEX (jq syntax).
+log_has() {
+	jq -s -e --arg level "$2" --arg re "$3" 'any(.[]; .level == $level and (.msg | test($re)))' "$1" >/dev/null
 }
 
 # userns BUNDLE: a user namespace of its own (uid/gid 0 -> 100000), as hardening.bats does.
@@ -77,12 +85,9 @@ userns() {
 		done
 	done
 	# The named ones, with their reason, through the runc-shaped log (level error).
-	jq -e 'select(.level == "error") | .msg | test("CAP_NET_ADMIN \\(in bounding\\): it installs nftables or tc rules on the container.s own interfaces, which run after the firewall.s cgroup egress hook")' \
-		"$TEST_DIR/rt.log" >/dev/null || fail "no error line for CAP_NET_ADMIN in bounding: $(cat "$TEST_DIR/rt.log")"
-	jq -e 'select(.level == "error") | .msg | test("CAP_SYS_ADMIN \\(in effective\\): it can detach the firewall.s BPF programs")' \
-		"$TEST_DIR/rt.log" >/dev/null || fail "no error line for CAP_SYS_ADMIN in effective"
-	jq -e 'select(.level == "error") | .msg | test("CAP_BPF \\(in ambient\\): it gets privileged bpf")' \
-		"$TEST_DIR/rt.log" >/dev/null || fail "no error line for CAP_BPF in ambient"
+	log_has "$TEST_DIR/rt.log" error "CAP_NET_ADMIN \(in bounding\): it installs nftables or tc rules on the container.s own interfaces, which run after the firewall.s cgroup egress hook" || fail "no error line for CAP_NET_ADMIN in bounding: $(cat "$TEST_DIR/rt.log")"
+	log_has "$TEST_DIR/rt.log" error "CAP_SYS_ADMIN \(in effective\): it can detach the firewall.s BPF programs" || fail "no error line for CAP_SYS_ADMIN in effective"
+	log_has "$TEST_DIR/rt.log" error "CAP_BPF \(in ambient\): it gets privileged bpf" || fail "no error line for CAP_BPF in ambient"
 }
 
 @test "create refused: audit mode, several capabilities at once, and a process without a capabilities object" {
@@ -143,8 +148,7 @@ userns() {
 	frt --log "$TEST_DIR/rt.log" --log-format json create --bundle "$TEST_DIR/b" "$c" || fail "create failed: $(cat "$TEST_DIR/rt.log")"
 	frt start "$c"
 	wait_status "$c" running 10
-	jq -e --arg c "$c" 'select(.level == "warning") | .msg | test("container " + $c + ": accepted by cgfw.io/accept-capabilities: .*CAP_NET_ADMIN \\(in bounding\\): it installs nftables")' \
-		"$TEST_DIR/rt.log" >/dev/null || fail "no warning in the runtime log: $(cat "$TEST_DIR/rt.log")"
+	log_has "$TEST_DIR/rt.log" warning "container $c: accepted by cgfw.io/accept-capabilities: .*CAP_NET_ADMIN \(in bounding\): it installs nftables" || fail "no warning in the runtime log: $(cat "$TEST_DIR/rt.log")"
 	# Only what the process holds is warned about (CAP_SYS_ADMIN is accepted but not held).
 	! grep -q 'CAP_SYS_ADMIN (in' "$TEST_DIR/rt.log" || fail "warned about a capability not held"
 	run -0 frt report "$c"
@@ -166,7 +170,7 @@ userns() {
 	[ "$status" -eq 255 ] || fail "exec --cap CAP_NET_ADMIN: rc=$status $output"
 	[[ $output != *RAN* ]] || fail "the process ran: $output"
 	[[ $output == *"the exec'd process of this firewalled container can hold CAP_NET_ADMIN (in exec --cap CAP_NET_ADMIN): it installs"* ]] || fail "$output"
-	jq -e 'select(.level == "error") | .msg | test("CAP_NET_ADMIN")' "$TEST_DIR/rt.log" >/dev/null || fail "not in the log"
+	log_has "$TEST_DIR/rt.log" error "CAP_NET_ADMIN" || fail "not in the log"
 	run frt exec --cap CAP_SYS_ADMIN --cap CAP_CHOWN "$c" echo RAN
 	[ "$status" -eq 255 ] && [[ $output == *"CAP_SYS_ADMIN (in exec --cap CAP_SYS_ADMIN)"* && $output != *RAN* ]] || fail "$output"
 	# A process.json holding CAP_BPF (only in its bounding set).
@@ -177,8 +181,7 @@ userns() {
 	run -0 frt exec --cap CAP_NET_RAW "$c" echo RAN
 	[[ $output == *RAN* ]] || fail "$output"
 	run -0 frt --log "$TEST_DIR/rt2.log" --log-format json exec --cap CAP_SYS_PTRACE "$c" grep CapEff /proc/self/status
-	jq -e 'select(.level == "warning") | .msg | test("accepted by cgfw.io/accept-capabilities: the exec.d process .* CAP_SYS_PTRACE")' \
-		"$TEST_DIR/rt2.log" >/dev/null || fail "no warning for the accepted exec: $(cat "$TEST_DIR/rt2.log")"
+	log_has "$TEST_DIR/rt2.log" warning "accepted by cgfw.io/accept-capabilities: the exec.d process .* CAP_SYS_PTRACE" || fail "no warning for the accepted exec: $(cat "$TEST_DIR/rt2.log")"
 	# The container still runs and is firewalled.
 	run -3 cx getconn-musl "$FW_EVIL4"
 }

@@ -113,7 +113,10 @@ pub fn check_container(spec: &Spec, policy: &Policy) -> Result<Vec<String>> {
 /// `what` names the process ("the process of this firewalled container").
 pub fn check(held: &[Held], policy: Option<&Policy>, what: &str) -> Result<Vec<String>> {
     let accepted = |name: &str| policy.is_some_and(|p| p.accepts_capability(name));
-    let (ok, refused): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| accepted(h.capability.name));
+    // In the table's order, whatever order config.json (a set, to oci-spec) had them in.
+    let mut held: Vec<&Held> = held.iter().collect();
+    held.sort_by_key(|h| policy::DEFEATING_CAPABILITIES.iter().position(|c| c.name == h.capability.name));
+    let (ok, refused): (Vec<&Held>, Vec<&Held>) = held.into_iter().partition(|h| accepted(h.capability.name));
     if !refused.is_empty() {
         let each: Vec<String> = refused.iter().map(|h| describe(h)).collect();
         let names: Vec<&str> = refused.iter().map(|h| h.capability.name).collect();
