@@ -154,7 +154,9 @@ userns() {
 	run -0 frt report "$c"
 	jq -e '.warnings | any(test("cgfw.io/accept-capabilities: .*CAP_NET_ADMIN \\(in bounding\\)"))' <<<"$output" >/dev/null ||
 		fail "report lacks the warning: $output"
-	# The firewall is attached as usual.
+	# A plain exec is not warned about again (create did); the firewall is attached as usual.
+	frt --log "$TEST_DIR/rt3.log" --log-format json exec "$c" true
+	[ ! -s "$TEST_DIR/rt3.log" ] || fail "plain exec logged: $(cat "$TEST_DIR/rt3.log")"
 	run -3 cx getconn-musl "$FW_EVIL4"
 	frt delete --force "$c"
 	jq -e '.warnings | any(test("CAP_NET_ADMIN"))' "$LOGS/$c.report.json" >/dev/null || fail "final report lacks the warning"

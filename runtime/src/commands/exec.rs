@@ -35,8 +35,11 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     // container's policy accepts it (as `create` does for the container's own process).
     let policy = spec.as_ref().and_then(|s| firewall::policy_of(s).ok().flatten());
     if policy.is_some() || firewall::Record::load(&container_dir).is_some_and(|r| r.firewalled) {
-        let held = exec_capabilities(spec.as_ref(), &args)?;
-        for warning in capabilities::check(&held, policy.as_ref(), "the exec'd process of this firewalled container")? {
+        let (own, added) = exec_capabilities(spec.as_ref(), &args)?;
+        let what = "the exec'd process of this firewalled container";
+        // The container's own were warned about by `create`: only what exec adds is repeated.
+        capabilities::check(&own, policy.as_ref(), what)?;
+        for warning in capabilities::check(&added, policy.as_ref(), what)? {
             crate::logging::warn(&format!("container {}: {warning}", args.container_id));
         }
     }
@@ -90,16 +93,19 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     super::wait_for_exit(pid)
 }
 
-/// The defeating capabilities the exec'd process may hold: those of a `--process` file, or the
-/// container's (libcontainer reuses them) plus any `--cap`.
-fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> Result<Vec<capabilities::Held>> {
+/// The defeating capabilities the exec'd process may hold: the container's own (libcontainer
+/// reuses them), and those exec adds: any `--cap`, or all of a `--process` file's (which
+/// replaces the container's).
+type ExecCapabilities = (Vec<capabilities::Held>, Vec<capabilities::Held>);
+
+fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> Result<ExecCapabilities> {
     if let Some(path) = &args.process {
         let raw = std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?;
         let process: oci_spec::runtime::Process = serde_json::from_slice(&raw)
             .with_context(|| format!("--process {}: not an OCI process object", path.display()))?;
-        return Ok(capabilities::held_by(process.capabilities().as_ref()));
+        return Ok((Vec::new(), capabilities::held_by(process.capabilities().as_ref())));
     }
-    let mut held = match spec {
+    let own = match spec {
         Some(spec) => capabilities::without_confined(
             capabilities::held_by(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())),
             spec,
@@ -107,8 +113,9 @@ fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::
         // The bundle is gone: the container's own set was checked by `create`.
         None => Vec::new(),
     };
-    capabilities::add_exec_caps(&mut held, &args.cap);
-    Ok(held)
+    let mut added = Vec::new();
+    capabilities::add_exec_caps(&mut added, &args.cap);
+    Ok((own, added))
 }
 
 /// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or
