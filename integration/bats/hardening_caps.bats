@@ -87,7 +87,7 @@ userns() {
 	# The named ones, with their reason, through the runc-shaped log (level error).
 	log_has "$TEST_DIR/rt.log" error "CAP_NET_ADMIN \(in bounding\): it installs nftables or tc rules on the container.s own interfaces, which run after the firewall.s cgroup egress hook" || fail "no error line for CAP_NET_ADMIN in bounding: $(cat "$TEST_DIR/rt.log")"
 	log_has "$TEST_DIR/rt.log" error "CAP_SYS_ADMIN \(in effective\): it can detach the firewall.s BPF programs" || fail "no error line for CAP_SYS_ADMIN in effective"
-	log_has "$TEST_DIR/rt.log" error "CAP_BPF \(in ambient\): it gets privileged bpf" || fail "no error line for CAP_BPF in ambient"
+	log_has "$TEST_DIR/rt.log" error "CAP_BPF \(in ambient\): it loads privileged BPF programs" || fail "no error line for CAP_BPF in ambient"
 }
 
 @test "create refused: audit mode, several capabilities at once, and a process without a capabilities object" {

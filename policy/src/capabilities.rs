@@ -83,9 +83,10 @@ pub const DEFEATING_CAPABILITIES: [DefeatingCapability; 7] = [
     },
     DefeatingCapability {
         name: "CAP_BPF",
-        how: "gets privileged bpf(): the verifier's trusted mode, BPF tokens, and with CAP_PERFMON \
-              or CAP_NET_ADMIN tracing and networking programs; the kernel treats it as host root \
-              for BPF, and the firewall is BPF",
+        how: "loads privileged BPF programs into the host kernel (with CAP_PERFMON tracing programs \
+              that run on every process's kernel paths, with CAP_NET_ADMIN programs on the \
+              container's interfaces); the kernel does not treat privileged BPF as a boundary \
+              against the process holding it, and the firewall is BPF",
         user_namespace_confines: true,
     },
     DefeatingCapability {

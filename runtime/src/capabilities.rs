@@ -271,7 +271,7 @@ mod tests {
         let c = caps(r#"{"bounding":["CAP_NET_ADMIN"],"effective":[],"permitted":[],"inheritable":[],"ambient":["CAP_BPF"]}"#);
         let err = check(&held_by(Some(&c)), None, "the process of this firewalled container").unwrap_err().to_string();
         assert!(err.contains("CAP_NET_ADMIN (in bounding): it installs nftables or tc rules"), "{err}");
-        assert!(err.contains("CAP_BPF (in ambient): it gets privileged bpf()"), "{err}");
+        assert!(err.contains("CAP_BPF (in ambient): it loads privileged BPF programs"), "{err}");
         assert!(err.contains("cgfw.io/accept-capabilities: \"CAP_NET_ADMIN,CAP_BPF\""), "{err}");
         // One accepted, one not: only the other is refused, and the hint keeps the first.
         let p = policy_accepting("CAP_NET_ADMIN");
