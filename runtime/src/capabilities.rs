@@ -38,6 +38,7 @@ pub fn held_by(caps: Option<&LinuxCapabilities>) -> Vec<Held> {
                 note(name, format!("{set} (process.capabilities is absent: the runtime's own set is kept)"));
             }
         }
+        in_table_order(&mut held);
         return held;
     };
     let given = [caps.bounding(), caps.effective(), caps.permitted(), caps.inheritable(), caps.ambient()];
@@ -57,7 +58,14 @@ pub fn held_by(caps: Option<&LinuxCapabilities>) -> Vec<Held> {
             }
         }
     }
+    in_table_order(&mut held);
     held
+}
+
+/// Sorts by [`policy::DEFEATING_CAPABILITIES`]' order: config.json's sets are sets (oci-spec
+/// keeps them in a HashSet), and messages should not change from run to run.
+fn in_table_order(held: &mut [Held]) {
+    held.sort_by_key(|h| policy::DEFEATING_CAPABILITIES.iter().position(|c| c.name == h.capability.name));
 }
 
 /// Adds capabilities `exec --cap` grants (libcontainer adds them to the bounding, effective,
@@ -74,6 +82,7 @@ pub fn add_exec_caps(held: &mut Vec<Held>, caps: &[String]) {
             None => held.push(Held { capability, sources: vec![source] }),
         }
     }
+    in_table_order(held);
 }
 
 /// Leaves out the capabilities that a user namespace of the container's own takes away from
@@ -113,10 +122,7 @@ pub fn check_container(spec: &Spec, policy: &Policy) -> Result<Vec<String>> {
 /// `what` names the process ("the process of this firewalled container").
 pub fn check(held: &[Held], policy: Option<&Policy>, what: &str) -> Result<Vec<String>> {
     let accepted = |name: &str| policy.is_some_and(|p| p.accepts_capability(name));
-    // In the table's order, whatever order config.json (a set, to oci-spec) had them in.
-    let mut held: Vec<&Held> = held.iter().collect();
-    held.sort_by_key(|h| policy::DEFEATING_CAPABILITIES.iter().position(|c| c.name == h.capability.name));
-    let (ok, refused): (Vec<&Held>, Vec<&Held>) = held.into_iter().partition(|h| accepted(h.capability.name));
+    let (ok, refused): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| accepted(h.capability.name));
     if !refused.is_empty() {
         let each: Vec<String> = refused.iter().map(|h| describe(h)).collect();
         let names: Vec<&str> = refused.iter().map(|h| h.capability.name).collect();
