@@ -10,6 +10,7 @@ APT_PACKAGES=(
   runc podman containerd conmon umoci skopeo uidmap fuse-overlayfs
   # test topology and tools
   busybox-static dnsmasq-base bind9-dnsutils iproute2 iputils-ping bats jq curl procps psmisc
+  nftables # copied into a test rootfs: the CAP_NET_ADMIN attack (hardening_caps.bats)
   bpftool dnsperf iperf3 hyperfine util-linux
   # static test programs (musl and glibc resolvers) built by integration/tools/build.sh
   musl-tools

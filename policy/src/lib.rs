@@ -13,6 +13,7 @@
 //! assert_eq!(p.decide_domain("badexample.com").verdict, Verdict::Block);
 //! ```
 
+mod capabilities;
 mod cidr;
 mod domain;
 mod fasthash;
@@ -22,6 +23,7 @@ mod special;
 
 use serde::{Deserialize, Serialize};
 
+pub use capabilities::{defeating, CapabilityError, DefeatingCapability, CAPABILITY_NAMES, DEFEATING_CAPABILITIES};
 pub use cidr::{canonical_ip, Cidr, CidrError};
 pub use domain::{
     normalize_domain, DomainError, DomainPattern, PatternError, FORCE_PREFIX, MAX_LABEL_LEN,
@@ -42,13 +44,17 @@ pub const ANNOTATION_MODE: &str = "cgfw.io/mode";
 pub const ANNOTATION_DNS_UPSTREAM: &str = "cgfw.io/dns-upstream";
 /// `none`, `blocked` (default) or `all`.
 pub const ANNOTATION_LOG: &str = "cgfw.io/log";
+/// Capabilities that defeat the firewall ([`DEFEATING_CAPABILITIES`]) which the container may
+/// hold anyway: the bundle's author accepts the risk (the runtime warns instead of refusing).
+pub const ANNOTATION_ACCEPT_CAPABILITIES: &str = "cgfw.io/accept-capabilities";
 /// All annotations understood; any other key under our prefix is an error.
-pub const KNOWN_ANNOTATIONS: [&str; 5] = [
+pub const KNOWN_ANNOTATIONS: [&str; 6] = [
     ANNOTATION_ALLOW,
     ANNOTATION_BLOCK,
     ANNOTATION_MODE,
     ANNOTATION_DNS_UPSTREAM,
     ANNOTATION_LOG,
+    ANNOTATION_ACCEPT_CAPABILITIES,
 ];
 
 /// Whether blocked traffic is stopped or only reported.

@@ -6,12 +6,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capabilities::{parse_accepted, CapabilityError, DEFEATING_CAPABILITIES};
 use crate::cidr::{canonical_ip, Cidr, CidrError, CidrSet};
 use crate::domain::{normalize_wire_name, DomainPattern, PatternError, FORCE_PREFIX};
 use crate::matcher::{DomainIndex, DomainMatch};
 use crate::{
-    Decision, LogLevel, Mode, Verdict, ANNOTATION_ALLOW, ANNOTATION_BLOCK, ANNOTATION_DNS_UPSTREAM,
-    ANNOTATION_LOG, ANNOTATION_MODE, KNOWN_ANNOTATIONS,
+    Decision, LogLevel, Mode, Verdict, ANNOTATION_ACCEPT_CAPABILITIES, ANNOTATION_ALLOW, ANNOTATION_BLOCK,
+    ANNOTATION_DNS_UPSTREAM, ANNOTATION_LOG, ANNOTATION_MODE, KNOWN_ANNOTATIONS,
 };
 
 /// Port used for an upstream resolver given without one.
@@ -36,7 +37,7 @@ pub enum PolicyError {
     },
     #[error(
         "{annotation}: unknown cgfw annotation (known: cgfw.io/allow, cgfw.io/block, cgfw.io/mode, \
-         cgfw.io/dns-upstream, cgfw.io/log); refusing to guess, a typo must not disable the firewall"
+         cgfw.io/dns-upstream, cgfw.io/log, cgfw.io/accept-capabilities); refusing to guess, a typo must not disable the firewall"
     )]
     UnknownAnnotation { annotation: String },
     #[error("{annotation}: given more than once")]
@@ -58,6 +59,8 @@ pub enum TokenError {
     Cidr(#[from] CidrError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
     #[error("expected {0}")]
     Expected(&'static str),
     #[error("'!' only forces domain patterns that are public suffixes; addresses take no '!'")]
@@ -222,6 +225,8 @@ pub struct Policy {
     block_domains: Vec<DomainPattern>,
     allow_cidrs: Vec<Cidr>,
     block_cidrs: Vec<Cidr>,
+    /// `cgfw.io/accept-capabilities`, canonical names in the order given.
+    accepted_capabilities: Vec<&'static str>,
     // Derived from the fields above; not compared, not serialised.
     domain_index: DomainIndex,
     allow_domain_rules: Vec<String>,
@@ -242,6 +247,7 @@ impl PartialEq for Policy {
             && self.block_domains == other.block_domains
             && self.allow_cidrs == other.allow_cidrs
             && self.block_cidrs == other.block_cidrs
+            && self.accepted_capabilities == other.accepted_capabilities
     }
 }
 
@@ -261,6 +267,8 @@ struct PolicySpec {
     allow: Vec<String>,
     #[serde(default)]
     block: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    accept_capabilities: Vec<String>,
 }
 
 impl From<Policy> for PolicySpec {
@@ -279,6 +287,7 @@ impl From<Policy> for PolicySpec {
             dns_upstreams: p.dns_upstreams.clone(),
             allow: rules(&p.allow_domains, &p.allow_cidrs),
             block: rules(&p.block_domains, &p.block_cidrs),
+            accept_capabilities: p.accepted_capabilities.iter().map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -321,8 +330,10 @@ impl TryFrom<PolicySpec> for Policy {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let tokens: Vec<&str> = spec.accept_capabilities.iter().map(String::as_str).collect();
+        let accepted = accepted_capabilities(&tokens)?;
         let allow = (spec.default == Verdict::Block).then_some(allow);
-        Policy::build(spec.mode, spec.log, allow, block, upstreams)
+        Policy::build(spec.mode, spec.log, allow, block, upstreams, accepted)
     }
 }
 
@@ -425,7 +436,21 @@ impl Policy {
                 list
             }
         };
-        Policy::build(mode, log, allow, block, upstreams).map(Some)
+        let accepted = match get(ANNOTATION_ACCEPT_CAPABILITIES) {
+            None => Vec::new(),
+            Some(value) => {
+                let tokens: Vec<&str> = list_tokens(value).collect();
+                if tokens.is_empty() {
+                    return Err(PolicyError::InvalidToken {
+                        annotation: ANNOTATION_ACCEPT_CAPABILITIES.to_owned(),
+                        token: value.to_owned(),
+                        reason: CapabilityError::Empty.into(),
+                    });
+                }
+                accepted_capabilities(&tokens)?
+            }
+        };
+        Policy::build(mode, log, allow, block, upstreams, accepted).map(Some)
     }
 
     /// Assemble and index a policy. `allow` is `None` when there is no allow list at all
@@ -436,6 +461,7 @@ impl Policy {
         allow: Option<Vec<Rule>>,
         block: Vec<Rule>,
         upstreams: Vec<SocketAddr>,
+        accepted_capabilities: Vec<&'static str>,
     ) -> Result<Policy, PolicyError> {
         let default_verdict = if allow.is_some() {
             Verdict::Block
@@ -469,6 +495,7 @@ impl Policy {
             block_domains,
             allow_cidrs,
             block_cidrs,
+            accepted_capabilities,
         })
     }
 
@@ -507,6 +534,16 @@ impl Policy {
 
     pub fn block_cidrs(&self) -> &[Cidr] {
         &self.block_cidrs
+    }
+
+    /// Capabilities from [`DEFEATING_CAPABILITIES`] that `cgfw.io/accept-capabilities` accepts.
+    pub fn accepted_capabilities(&self) -> &[&'static str] {
+        &self.accepted_capabilities
+    }
+
+    /// Whether `cgfw.io/accept-capabilities` lists `name` (exact `CAP_…` spelling).
+    pub fn accepts_capability(&self, name: &str) -> bool {
+        self.accepted_capabilities.contains(&name)
     }
 
     /// Decide a DNS query name, as it comes off the wire (any case, optional trailing dot,
@@ -640,6 +677,16 @@ impl Policy {
              unspecified, multicast or broadcast addresses are dropped unless an allowed \
              network covers them.\n",
         );
+        if !self.accepted_capabilities.is_empty() {
+            out.push_str(
+                "Capabilities accepted although they defeat the firewall (the container may hold \
+                 them; create warns instead of refusing):\n",
+            );
+            for name in &self.accepted_capabilities {
+                let how = DEFEATING_CAPABILITIES.iter().find(|c| c.name == *name).map_or("", |c| c.how);
+                let _ = writeln!(out, "  - {name}: it {how}");
+            }
+        }
         let _ = match self.log_level {
             LogLevel::None => writeln!(out, "Log: no events are written."),
             LogLevel::Blocked => {
@@ -649,6 +696,15 @@ impl Policy {
         };
         out
     }
+}
+
+/// `cgfw.io/accept-capabilities` tokens -> canonical names, or the error naming the token.
+fn accepted_capabilities(tokens: &[&str]) -> Result<Vec<&'static str>, PolicyError> {
+    parse_accepted(tokens).map_err(|(token, reason)| PolicyError::InvalidToken {
+        annotation: ANNOTATION_ACCEPT_CAPABILITIES.to_owned(),
+        token,
+        reason: reason.into(),
+    })
 }
 
 /// Separate domain patterns from networks, dropping exact duplicates (keeping the first).

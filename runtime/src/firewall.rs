@@ -91,7 +91,7 @@ pub fn packet_guard_for(spec: &Spec, policy: Option<&Policy>) -> PacketGuard {
 }
 
 /// Starts the firewall sidecar of a container with a policy, before the build: it loads its
-/// programs meanwhile ([`PendingSidecar`]).
+/// programs meanwhile ([`PendingSidecar`]). `warnings` go into the container's report.
 pub fn start_sidecar_early(
     global: &GlobalOpts,
     id: &str,
@@ -99,6 +99,7 @@ pub fn start_sidecar_early(
     spec: &Spec,
     policy: &Policy,
     packet_guard: PacketGuard,
+    warnings: Vec<String>,
 ) -> Result<PendingSidecar> {
     sidecar::spawn(
         global,
@@ -110,6 +111,7 @@ pub fn start_sidecar_early(
             pin_dir: sidecar::pin_dir(id),
             packet_guard,
             log_limits: global.log_limits(),
+            warnings,
         },
     )
 }

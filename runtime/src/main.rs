@@ -2,6 +2,7 @@
 //! container's network egress with cgroup eBPF programs when its bundle carries a `cgfw.io/*`
 //! policy. Without such an annotation it behaves like runc.
 
+mod capabilities;
 mod cgroup2;
 mod cli;
 mod commands;

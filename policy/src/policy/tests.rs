@@ -38,7 +38,7 @@ fn unknown_and_lookalike_keys_are_errors() {
     assert_eq!(
         error(&[("cgfw.io/alow", "example.com")]),
         "cgfw.io/alow: unknown cgfw annotation (known: cgfw.io/allow, cgfw.io/block, cgfw.io/mode, \
-         cgfw.io/dns-upstream, cgfw.io/log); refusing to guess, a typo must not disable the firewall"
+         cgfw.io/dns-upstream, cgfw.io/log, cgfw.io/accept-capabilities); refusing to guess, a typo must not disable the firewall"
     );
     for key in [
         "CGFW.IO/allow",
@@ -615,4 +615,78 @@ fn decision_serialises_for_events() {
     assert_eq!(json, r#"{"verdict":"allow","rule":"allow example.com"}"#);
     let json = serde_json::to_string(&p.decide_domain("other.test")).unwrap();
     assert_eq!(json, r#"{"verdict":"block","rule":null}"#);
+}
+
+#[test]
+fn accept_capabilities_lists_exactly_what_is_accepted() {
+    let p = policy(&[
+        ("cgfw.io/allow", "example.com"),
+        ("cgfw.io/accept-capabilities", " CAP_NET_ADMIN,\tCAP_SYS_ADMIN "),
+    ]);
+    assert_eq!(p.accepted_capabilities(), ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]);
+    assert!(p.accepts_capability("CAP_NET_ADMIN"));
+    assert!(!p.accepts_capability("CAP_BPF"));
+    assert!(p.explain().contains("CAP_SYS_ADMIN: it can detach"), "{}", p.explain());
+    // Absent: nothing accepted, and the JSON form stays as it was.
+    let plain = policy(&[("cgfw.io/allow", "example.com")]);
+    assert!(plain.accepted_capabilities().is_empty());
+    assert!(!serde_json::to_string(&plain).unwrap().contains("accept_capabilities"));
+}
+
+#[test]
+fn accept_capabilities_errors_name_annotation_token_and_reason() {
+    let with = |v: &str| error(&[("cgfw.io/allow", "example.com"), ("cgfw.io/accept-capabilities", v)]);
+    assert_eq!(
+        with("NET_ADMIN"),
+        "cgfw.io/accept-capabilities: \"NET_ADMIN\": write capability names as config.json does, \
+         in capitals with the CAP_ prefix: \"CAP_NET_ADMIN\""
+    );
+    assert_eq!(
+        with("CAP_NET_ADMIN, CAP_NETADMIN"),
+        "cgfw.io/accept-capabilities: \"CAP_NETADMIN\": not a Linux capability (see capabilities(7))"
+    );
+    assert_eq!(
+        with("CAP_NET_ADMIN CAP_NET_ADMIN"),
+        "cgfw.io/accept-capabilities: \"CAP_NET_ADMIN\": listed twice"
+    );
+    let harmless = with("CAP_CHOWN");
+    assert!(
+        harmless.starts_with(
+            "cgfw.io/accept-capabilities: \"CAP_CHOWN\": this capability does not defeat the firewall, \
+             so there is no risk to accept; only these can be listed: CAP_NET_ADMIN, CAP_SYS_ADMIN"
+        ),
+        "{harmless}"
+    );
+    let empty = with(" , ");
+    assert!(
+        empty.starts_with("cgfw.io/accept-capabilities: \" , \": no capability listed; remove the annotation"),
+        "{empty}"
+    );
+    // Given twice as a key, like every other annotation.
+    assert_eq!(
+        Policy::from_annotations([
+            ("cgfw.io/allow", ""),
+            ("cgfw.io/accept-capabilities", "CAP_BPF"),
+            ("cgfw.io/accept-capabilities", "CAP_BPF"),
+        ])
+        .unwrap_err()
+        .to_string(),
+        "cgfw.io/accept-capabilities: given more than once"
+    );
+    // Alone it restricts nothing: the usual "no rules" error, not a silent no-firewall.
+    assert_eq!(
+        Policy::from_annotations([("cgfw.io/accept-capabilities", "CAP_BPF")]).unwrap_err(),
+        PolicyError::NoRules
+    );
+}
+
+#[test]
+fn accept_capabilities_round_trips_through_json_and_is_revalidated() {
+    let p = policy(&[("cgfw.io/allow", ""), ("cgfw.io/accept-capabilities", "CAP_BPF,CAP_NET_ADMIN")]);
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains(r#""accept_capabilities":["CAP_BPF","CAP_NET_ADMIN"]"#), "{json}");
+    assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p);
+    let bad = json.replace("CAP_BPF", "CAP_CHOWN");
+    let err = serde_json::from_str::<Policy>(&bad).unwrap_err().to_string();
+    assert!(err.contains("\"CAP_CHOWN\": this capability does not defeat"), "{err}");
 }

@@ -51,11 +51,27 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = super::load_spec(&bundle)?;
     let policy = firewall::policy_of(&spec)?;
+    // Before anything is made: a refused container leaves nothing behind.
+    let capability_warnings = match &policy {
+        Some(p) => crate::capabilities::check_container(&spec, p)?,
+        None => Vec::new(),
+    };
+    for warning in &capability_warnings {
+        crate::logging::warn(&format!("container {}: {warning}", opts.id));
+    }
     super::protect_devnull_stdio();
     let packet_guard = firewall::packet_guard_for(&spec, policy.as_ref());
     // Before the build, so that loading the BPF programs overlaps with it.
     let sidecar = match &policy {
-        Some(p) => Some(firewall::start_sidecar_early(global, opts.id, &bundle, &spec, p, packet_guard)?),
+        Some(p) => Some(firewall::start_sidecar_early(
+            global,
+            opts.id,
+            &bundle,
+            &spec,
+            p,
+            packet_guard,
+            capability_warnings,
+        )?),
         None => None,
     };
     // The seccomp fallback goes on this process right before libcontainer forks the

@@ -1,11 +1,11 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use libcontainer::container::ContainerStatus;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
-use crate::{container_ref, firewall};
+use crate::{capabilities, container_ref, firewall};
 
 pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let container = container_ref::load(&global.root, &args.container_id)?;
@@ -30,8 +30,20 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
-    // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
     let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
+    // A process that could hold a capability defeating the firewall is refused, unless the
+    // container's policy accepts it (as `create` does for the container's own process).
+    let policy = spec.as_ref().and_then(|s| firewall::policy_of(s).ok().flatten());
+    if policy.is_some() || firewall::Record::load(&container_dir).is_some_and(|r| r.firewalled) {
+        let (own, added) = exec_capabilities(spec.as_ref(), &args)?;
+        let what = "the exec'd process of this firewalled container";
+        // The container's own were warned about by `create`: only what exec adds is repeated.
+        capabilities::check(&own, policy.as_ref(), what)?;
+        for warning in capabilities::check(&added, policy.as_ref(), what)? {
+            crate::logging::warn(&format!("container {}: {warning}", args.container_id));
+        }
+    }
+    // Before forking: what we fork inherits our cgroup v2, so it is firewalled like the rest.
     let record = firewall::join_for_exec(&container_dir)?;
     // A process that may hold CAP_NET_RAW in a firewalled container whose LSM guard is not
     // attached gets the seccomp fallback, answered by the sidecar.
@@ -79,6 +91,31 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         return Ok(0);
     }
     super::wait_for_exit(pid)
+}
+
+/// The defeating capabilities the exec'd process may hold: the container's own (libcontainer
+/// reuses them), and those exec adds: any `--cap`, or all of a `--process` file's (which
+/// replaces the container's).
+type ExecCapabilities = (Vec<capabilities::Held>, Vec<capabilities::Held>);
+
+fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> Result<ExecCapabilities> {
+    if let Some(path) = &args.process {
+        let raw = std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?;
+        let process: oci_spec::runtime::Process = serde_json::from_slice(&raw)
+            .with_context(|| format!("--process {}: not an OCI process object", path.display()))?;
+        return Ok((Vec::new(), capabilities::held_by(process.capabilities().as_ref())));
+    }
+    let own = match spec {
+        Some(spec) => capabilities::without_confined(
+            capabilities::held_by(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())),
+            spec,
+        ),
+        // The bundle is gone: the container's own set was checked by `create`.
+        None => Vec::new(),
+    };
+    let mut added = Vec::new();
+    capabilities::add_exec_caps(&mut added, &args.cap);
+    Ok((own, added))
 }
 
 /// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or

@@ -8,8 +8,9 @@ use crate::cli::PolicyCheckArgs;
 /// `cgfw-runc policy check BUNDLE | --annotations FILE [--query NAME|IP ...]`: validates and
 /// explains a policy without creating anything. Exit 0 valid, 1 invalid.
 pub fn check(args: PolicyCheckArgs) -> Result<i32> {
-    let annotations: HashMap<String, String> = match (&args.bundle, &args.annotations) {
-        (Some(bundle), _) => super::load_spec(bundle)?.annotations().clone().unwrap_or_default(),
+    let spec = args.bundle.as_deref().map(super::load_spec).transpose()?;
+    let annotations: HashMap<String, String> = match (&spec, &args.annotations) {
+        (Some(spec), _) => spec.annotations().clone().unwrap_or_default(),
         (None, Some(file)) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             serde_json::from_str(&text)
@@ -29,6 +30,24 @@ pub fn check(args: PolicyCheckArgs) -> Result<i32> {
         }
     };
     println!("{}", policy.explain());
+    // With a bundle, what `create` will say about the process's capabilities.
+    if let Some(spec) = &spec {
+        match crate::capabilities::check_container(spec, &policy) {
+            Ok(warnings) if warnings.is_empty() => {
+                println!("Capabilities: the process can hold none that defeats the firewall.\n");
+            }
+            Ok(warnings) => {
+                for warning in warnings {
+                    println!("Capabilities: create warns: {warning}");
+                }
+                println!();
+            }
+            Err(err) => {
+                eprintln!("create would refuse this bundle: {err:#}");
+                return Ok(1);
+            }
+        }
+    }
     println!("{}", serde_json::to_string_pretty(&policy)?);
     for query in &args.query {
         let decision = match query.parse::<std::net::IpAddr>() {

@@ -63,6 +63,10 @@ pub struct SidecarConfig {
     /// The event log's size cap (the operator's `--cgfw-log-max-mib`, `--cgfw-log-keep`).
     #[serde(default)]
     pub log_limits: LogLimits,
+    /// What the runtime wants said in the report from the start (capabilities accepted by
+    /// `cgfw.io/accept-capabilities`).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Where the built container lives: the second line of the go pipe.
@@ -359,6 +363,12 @@ impl Firewalled {
             }
         }
         let mut recorder = recorder;
+        for warning in &config.warnings {
+            recorder.add_warning(warning.clone());
+        }
+        if !config.warnings.is_empty() {
+            let _ = recorder.flush_report();
+        }
         if config.packet_guard == PacketGuard::Seccomp {
             // Not a gap, but a difference a user will notice: say it in the report.
             recorder.add_warning(
