@@ -7,6 +7,7 @@ pub mod dns;
 mod proxy;
 pub mod recorder;
 mod upstream;
+mod upstream_query;
 
 use std::cell::RefCell;
 use std::fs::File;
