@@ -253,17 +253,8 @@ impl Proxy {
         }
         let mut last_err = None;
         for upstream in &self.upstreams {
-            match upstream.exchange_udp(request).await {
-                // Truncated: ask again over TCP for the whole answer.
-                Ok(udp) if udp.answer[2] & 0x02 != 0 => match upstream.exchange_tcp(request).await {
-                    Ok(mut tcp) => {
-                        tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
-                        tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
-                        return Ok(tcp);
-                    }
-                    Err(e) => last_err = Some(e),
-                },
-                Ok(udp) => return Ok(udp),
+            match upstream.exchange(request).await {
+                Ok(exchange) => return Ok(exchange),
                 Err(e) => last_err = Some(e),
             }
         }

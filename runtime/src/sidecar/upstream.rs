@@ -9,8 +9,15 @@
 //! port, id and case while the query is in flight. Anything else that arrives is counted as
 //! refused (suspected forgery) and the query keeps waiting for the real answer until its
 //! timeout: a forged packet cannot cut the exchange short. TCP (for truncated answers) uses a
-//! connection per exchange with the same id and question checks. README.md "DNS upstream"
-//! gives the entropy and the measured cost.
+//! connection per exchange with the same id and question checks.
+//!
+//! The container sees the port of a socket in flight (/proc/net/udp), so against it the UDP
+//! secret is the id and the case: 16 bits plus one per letter. Every wrong guess that reaches
+//! a socket is refused and counted, so forging shows itself long before it can succeed: an
+//! exchange that saw a refused message is asked again over TCP (its UDP answer is not used),
+//! and the upstream is asked over TCP only until no message has been refused for
+//! [`TCP_AFTER_REFUSAL`]. A blind TCP injection also has to hit the connection's sequence and
+//! acknowledgement numbers. README.md "DNS upstream" gives the entropy and the measured cost.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -25,6 +32,9 @@ use tokio::time::{timeout_at, Instant};
 use super::upstream_query::{Outgoing, Refusal};
 
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a refused (suspected forged) message, queries to that upstream go over TCP for this
+/// long, counted from the last refusal.
+pub const TCP_AFTER_REFUSAL: Duration = Duration::from_secs(60);
 /// Largest UDP answer read; anything that fills it is treated as truncated (retried on TCP).
 const UDP_ANSWER_BUFFER: usize = 4096;
 
@@ -32,6 +42,8 @@ pub struct Upstream {
     addr: SocketAddr,
     /// Messages refused on this upstream's sockets and connections since the start.
     refused_total: Cell<u64>,
+    /// When the last message was refused: UDP is not used until TCP_AFTER_REFUSAL after it.
+    last_refusal: Cell<Option<Instant>>,
 }
 
 /// An answer taken from the upstream, with the client's id already restored.
@@ -82,9 +94,34 @@ impl Upstream {
     /// the runtime thread) by connecting a UDP socket once; the sockets that carry queries are
     /// made per query.
     pub async fn connect(addr: SocketAddr) -> Result<Upstream> {
-        let upstream = Upstream { addr, refused_total: Cell::new(0) };
+        let upstream = Upstream::new(addr);
         upstream.query_socket().await?;
         Ok(upstream)
+    }
+
+    fn new(addr: SocketAddr) -> Upstream {
+        Upstream { addr, refused_total: Cell::new(0), last_refusal: Cell::new(None) }
+    }
+
+    /// One exchange: over UDP, then over TCP if the answer was truncated or anything was
+    /// refused on the way; over TCP alone while this upstream is under suspicion.
+    pub async fn exchange(&self, request: &[u8]) -> Result<Exchange> {
+        if self.under_suspicion() {
+            return self.exchange_tcp(request).await;
+        }
+        let udp = self.exchange_udp(request).await?;
+        let truncated = udp.answer[2] & 0x02 != 0;
+        if !truncated && udp.refused.total() == 0 {
+            return Ok(udp);
+        }
+        let mut tcp = self.exchange_tcp(request).await?;
+        tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
+        tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
+        Ok(tcp)
+    }
+
+    fn under_suspicion(&self) -> bool {
+        self.last_refusal.get().is_some_and(|at| at.elapsed() < TCP_AFTER_REFUSAL)
     }
 
     pub fn refused_so_far(&self) -> u64 {
@@ -102,7 +139,7 @@ impl Upstream {
     /// One exchange over UDP, on a socket of its own. The answer comes back with the
     /// request's own id (the client's question spelling is restored by the caller, on the
     /// parsed answer: `upstream_query::restore_client_case`).
-    pub async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
+    async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
         let outgoing = prepare(request)?;
         let socket = self.query_socket().await?;
         let deadline = Instant::now() + UPSTREAM_TIMEOUT;
@@ -133,7 +170,7 @@ impl Upstream {
     }
 
     /// One exchange over TCP, on a connection of its own, with the same checks as UDP.
-    pub async fn exchange_tcp(&self, request: &[u8]) -> Result<Exchange> {
+    async fn exchange_tcp(&self, request: &[u8]) -> Result<Exchange> {
         let addr = self.addr;
         let outgoing = prepare(request)?;
         let deadline = Instant::now() + UPSTREAM_TIMEOUT;
@@ -172,7 +209,14 @@ impl Upstream {
     }
 
     fn count(&self, refused: &Refused) {
+        if refused.total() == 0 {
+            return;
+        }
         self.refused_total.set(self.refused_total.get().saturating_add(u64::from(refused.total())));
+        if !self.under_suspicion() {
+            tracing::warn!("upstream {}: answers refused; asking it over TCP only for {TCP_AFTER_REFUSAL:?}", self.addr);
+        }
+        self.last_refusal.set(Some(Instant::now()));
     }
 
     fn no_answer(&self, transport: &str, refused: &Refused) -> anyhow::Error {
@@ -238,7 +282,113 @@ fn fill_random(out: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A client query for `name` (type A) with id 0x4242.
+    fn query(name: &str) -> Vec<u8> {
+        let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q
+    }
+
+    /// The upstream's answer to `got`: the same message with QR set (question echoed as is).
+    fn echo(got: &[u8]) -> Vec<u8> {
+        let mut answer = got.to_vec();
+        answer[2] |= 0x80;
+        answer
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_forged_answer_is_refused_the_real_one_taken_and_the_upstream_asked_over_tcp_after() {
+        // A fake upstream on loopback: over UDP it first sends a "forgery" (right id, name in
+        // lower case, as a forger who guessed the id would), then the real echo; TCP echoes.
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = TcpListener::bind(addr).await.unwrap();
+        let tcp_queries = Rc::new(Cell::new(0u32));
+        let local = tokio::task::LocalSet::new();
+        let counter = tcp_queries.clone();
+        local.spawn_local(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let (len, from) = udp.recv_from(&mut buf).await.unwrap();
+                let mut forged = echo(&buf[..len]);
+                forged[12..len - 4].make_ascii_lowercase();
+                udp.send_to(&forged, from).await.unwrap();
+                udp.send_to(&echo(&buf[..len]), from).await.unwrap();
+            }
+        });
+        local.spawn_local(async move {
+            loop {
+                let (mut stream, _) = tcp.accept().await.unwrap();
+                let len = stream.read_u16().await.unwrap();
+                let mut got = vec![0u8; usize::from(len)];
+                stream.read_exact(&mut got).await.unwrap();
+                counter.set(counter.get() + 1);
+                let answer = echo(&got);
+                stream.write_all(&(answer.len() as u16).to_be_bytes()).await.unwrap();
+                stream.write_all(&answer).await.unwrap();
+            }
+        });
+        local
+            .run_until(async {
+                let upstream = Upstream::new(addr);
+                let request = query("www.allowed.test");
+                let first = upstream.exchange(&request).await.unwrap();
+                assert_eq!(first.refused, Refused { mismatched: 0, case_changed: 1 });
+                // The client's id is back; the UDP answer was not used: TCP asked again.
+                assert_eq!(first.answer[..2], request[..2]);
+                assert_eq!(first.answer[12..].to_ascii_lowercase(), request[12..]);
+                assert_eq!(tcp_queries.get(), 1);
+                assert!(upstream.under_suspicion());
+                assert_eq!(upstream.refused_so_far(), 1);
+                // Under suspicion: TCP only (no forgery offered there).
+                let second = upstream.exchange(&request).await.unwrap();
+                assert_eq!(second.refused.total(), 0);
+                assert_eq!(tcp_queries.get(), 2);
+            })
+            .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_refusals_udp_alone_answers() {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let local = tokio::task::LocalSet::new();
+        let ports = Rc::new(RefCell::new(Vec::new()));
+        let seen = ports.clone();
+        local.spawn_local(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let (len, from) = udp.recv_from(&mut buf).await.unwrap();
+                seen.borrow_mut().push(from.port());
+                udp.send_to(&echo(&buf[..len]), from).await.unwrap();
+            }
+        });
+        local
+            .run_until(async {
+                let upstream = Upstream::new(addr);
+                for _ in 0..3 {
+                    let got = upstream.exchange(&query("allowed.test")).await.unwrap();
+                    assert_eq!(got.refused.total(), 0);
+                    assert_eq!(got.answer[..2], [0x42, 0x42]);
+                }
+                assert!(!upstream.under_suspicion());
+            })
+            .await;
+        // A socket per query: three source ports (the kernel picks each at random).
+        let ports = ports.borrow();
+        assert_eq!(ports.len(), 3);
+        assert!(ports[0] != ports[1] || ports[1] != ports[2], "{ports:?}");
+    }
 
     #[test]
     fn random_bytes_are_not_repeated_across_draws() {
@@ -260,7 +410,7 @@ mod tests {
         assert_eq!(r.total(), 3);
         assert!(r.to_string().contains("3 upstream answers refused"));
         let only_case = Refused { mismatched: 0, case_changed: 2 };
-        let err = Upstream { addr: "198.18.0.2:53".parse().unwrap(), refused_total: Cell::new(0) }.no_answer("", &only_case).to_string();
+        let err = Upstream::new("198.18.0.2:53".parse().unwrap()).no_answer("", &only_case).to_string();
         assert!(err.contains("198.18.0.2:53") && err.contains("letter case"), "{err}");
     }
 }
