@@ -22,6 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -95,7 +96,7 @@ impl Upstream {
     /// made per query.
     pub async fn connect(addr: SocketAddr) -> Result<Upstream> {
         let upstream = Upstream::new(addr);
-        upstream.query_socket().await?;
+        upstream.query_socket()?;
         Ok(upstream)
     }
 
@@ -128,12 +129,19 @@ impl Upstream {
         self.refused_total.get()
     }
 
-    /// A new UDP socket on a kernel-chosen (random) port, connected to the upstream.
-    async fn query_socket(&self) -> Result<UdpSocket> {
-        let bind: SocketAddr = if self.addr.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
-        let socket = UdpSocket::bind(bind).await.context("binding an upstream socket")?;
-        socket.connect(self.addr).await.with_context(|| format!("connecting to upstream {}", self.addr))?;
-        Ok(socket)
+    /// A new UDP socket connected to the upstream, on a port the kernel picks at random when
+    /// `connect` binds it (no separate `bind`: one system call fewer per query).
+    fn query_socket(&self) -> Result<UdpSocket> {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        let family = if self.addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
+        match self.addr {
+            SocketAddr::V4(a) => connect(fd.as_raw_fd(), &SockaddrIn::from(a)),
+            SocketAddr::V6(a) => connect(fd.as_raw_fd(), &SockaddrIn6::from(a)),
+        }
+        .with_context(|| format!("connecting to upstream {}", self.addr))?;
+        UdpSocket::from_std(std::net::UdpSocket::from(fd)).context("registering an upstream socket")
     }
 
     /// One exchange over UDP, on a socket of its own. The answer comes back with the
@@ -141,7 +149,7 @@ impl Upstream {
     /// parsed answer: `upstream_query::restore_client_case`).
     async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
         let outgoing = prepare(request)?;
-        let socket = self.query_socket().await?;
+        let socket = self.query_socket()?;
         let deadline = Instant::now() + UPSTREAM_TIMEOUT;
         socket.send(&outgoing.wire).await.with_context(|| format!("sending to {}", self.addr))?;
         let mut buf = vec![0u8; UDP_ANSWER_BUFFER];
