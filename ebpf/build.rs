@@ -25,7 +25,18 @@ fn find_clang() -> Option<String> {
 fn main() {
     let src = PathBuf::from("src/bpf");
     println!("cargo:rerun-if-env-changed=CGFW_CLANG");
-    for f in ["cgfw.h", "cgfw.bpf.c", "sock_addr.bpf.c", "skb.bpf.c", "exec.bpf.c", "lsm.bpf.c"] {
+    for f in [
+        "cgfw.h",
+        "packet.h",
+        "cgfw.bpf.c",
+        "sock_addr.bpf.c",
+        "skb.bpf.c",
+        "exec.bpf.c",
+        "lsm.bpf.c",
+        "sock_create.bpf.c",
+        "sockopt.bpf.c",
+        "tc.bpf.c",
+    ] {
         println!("cargo:rerun-if-changed={}", src.join(f).display());
     }
     let clang = find_clang().unwrap_or_else(|| {

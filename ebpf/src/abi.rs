@@ -11,6 +11,9 @@ pub const KIND_CONNECT: u8 = 1;
 pub const KIND_SENDMSG: u8 = 2;
 pub const KIND_PACKET: u8 = 3;
 pub const KIND_DNS_REDIRECT: u8 = 4;
+pub const KIND_MULTICAST: u8 = 5;
+pub const KIND_INBOUND: u8 = 6;
+pub const KIND_BOUNDARY: u8 = 7;
 
 pub const VERDICT_ALLOWED: u8 = 1;
 pub const VERDICT_BLOCKED: u8 = 2;
@@ -25,6 +28,9 @@ pub const REASON_DEFAULT_ALLOW: u8 = 6;
 pub const REASON_DEFAULT_DENY: u8 = 7;
 pub const REASON_DNS_PROXY: u8 = 8;
 pub const REASON_PACKET_SOCKET: u8 = 9;
+pub const REASON_SPOOFED_SOURCE: u8 = 10;
+pub const REASON_LOOPBACK_OFF_LO: u8 = 11;
+pub const REASON_LINK_MESSAGE: u8 = 12;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +47,9 @@ pub struct Config {
     pub default_allow: u8,
     pub report_allowed: u8,
     pub _pad: [u8; 3],
+    pub cgroup_level: u32,
+    pub _pad2: u32,
+    pub cgroup_id: u64,
 }
 
 #[repr(C)]
@@ -135,7 +144,8 @@ impl Default for ExecRaw {
 }
 
 const _: () = {
-    assert!(size_of::<Config>() == 40);
+    assert!(size_of::<Config>() == 56);
+    assert!(offset_of!(Config, cgroup_id) == 48);
     assert!(offset_of!(Config, proxy4_port) == 28);
     assert!(offset_of!(Config, report_allowed) == 36);
     assert!(size_of::<LpmKey>() == 20);
@@ -165,7 +175,8 @@ pub fn layouts() -> Vec<Layout> {
     }
     vec![
         l!("cgfw_config", Config, [events_per_sec, events_burst, proxy4_addr, proxy6_addr,
-            proxy4_port, proxy6_port, has_proxy4, has_proxy6, mode, default_allow, report_allowed, _pad]),
+            proxy4_port, proxy6_port, has_proxy4, has_proxy6, mode, default_allow, report_allowed, _pad,
+            cgroup_level, _pad2, cgroup_id]),
         l!("cgfw_lpm_key", LpmKey, [prefixlen, addr]),
         l!("cgfw_allow_ip", AllowIp, [expires_ns]),
         l!("cgfw_owner", OwnerRaw, [pid, tgid, comm]),

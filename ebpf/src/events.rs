@@ -16,6 +16,16 @@ pub enum EventKind {
     Sendmsg,
     Packet,
     DnsRedirect,
+    /// A multicast group join or source filter (setsockopt): `daddr` is the group, `dport`
+    /// the option (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP, ...), `proto` the level (SOL_IP 0,
+    /// SOL_IPV6 41).
+    Multicast,
+    /// A packet arriving at the network namespace's interface from a source the policy does
+    /// not allow: `daddr` and `dport` are the packet's SOURCE address and port.
+    Inbound,
+    /// A packet leaving the namespace's interface that no socket of the container sent (a
+    /// reply or report of the kernel's), towards a destination the policy does not allow.
+    Boundary,
     Unknown(u8),
 }
 
@@ -44,6 +54,13 @@ pub enum Reason {
     /// SOCK_DGRAM), `dport` the protocol argument (AF_PACKET: the ethertype, host order),
     /// `daddr` unspecified (`::`).
     PacketSocket,
+    /// The packet's source is not an address of the network namespace (forged).
+    SpoofedSource,
+    /// A loopback or unspecified address on a device other than lo.
+    LoopbackOffLo,
+    /// Neighbour discovery / MLD typed ICMPv6 from a process's socket, to a destination the
+    /// policy does not allow.
+    LinkMessage,
     Unknown(u8),
 }
 
@@ -96,6 +113,9 @@ impl Event {
                 abi::KIND_SENDMSG => EventKind::Sendmsg,
                 abi::KIND_PACKET => EventKind::Packet,
                 abi::KIND_DNS_REDIRECT => EventKind::DnsRedirect,
+                abi::KIND_MULTICAST => EventKind::Multicast,
+                abi::KIND_INBOUND => EventKind::Inbound,
+                abi::KIND_BOUNDARY => EventKind::Boundary,
                 k => EventKind::Unknown(k),
             },
             verdict: match r.verdict {
@@ -114,6 +134,9 @@ impl Event {
                 abi::REASON_DEFAULT_DENY => Reason::DefaultDeny,
                 abi::REASON_DNS_PROXY => Reason::DnsProxy,
                 abi::REASON_PACKET_SOCKET => Reason::PacketSocket,
+                abi::REASON_SPOOFED_SOURCE => Reason::SpoofedSource,
+                abi::REASON_LOOPBACK_OFF_LO => Reason::LoopbackOffLo,
+                abi::REASON_LINK_MESSAGE => Reason::LinkMessage,
                 x => Reason::Unknown(x),
             },
             proto: r.proto,

@@ -15,6 +15,18 @@
 //! | `cgfw_exec` | `tp_btf/sched_process_exec` | record argv of processes in the cgroup |
 //! | `cgfw_fork` | `tp_btf/sched_process_fork` | a new child process inherits its parent's argv |
 //! | `cgfw_socket_create` | `lsm_cgroup/socket_create` | refuse AF_PACKET/AF_XDP sockets (EPERM) |
+//! | `cgfw_sock_create` | `cgroup/sock_create` | mark sockets processes create (vs the kernel's) |
+//! | `cgfw_setsockopt` | `cgroup/setsockopt` | multicast joins / source filters need the policy |
+//! | `cgfw_tc_egress/ingress` | TCX on each interface of the netns | the namespace's boundary |
+//!
+//! # The namespace's boundary
+//! The cgroup hooks see only the container's own sockets. What the kernel sends for the
+//! namespace (ICMP replies and errors, TCP resets, IGMP/MLD reports) and what arrives from a
+//! forbidden host is filtered by `cgfw_tc_egress`/`cgfw_tc_ingress`, attached with TCX links
+//! (kernel 6.6+) to every interface of the container's network namespace but lo
+//! ([`Firewall::attach_interface`], called by the sidecar, which lives in the namespace, for
+//! each interface present at start and each one added later) and pinned with the other
+//! links. Anti-spoofing needs the namespace's own addresses: [`Firewall::set_local_addrs`].
 //!
 //! # Packet sockets
 //! AF_PACKET (and AF_XDP) sockets send frames straight to the device: no IP output, so no
@@ -47,7 +59,7 @@
 //!
 //! | map | type | entries | key/value bytes | memlock measured |
 //! | --- | --- | --- | --- | --- |
-//! | `cgfw_config` | array | 1 | 4 / 40 | 352 B |
+//! | `cgfw_config` | array | 1 | 4 / 56 | 368 B |
 //! | `cgfw_allow_ip` | hash (prealloc) | 4096 | 16 / 8 | 361,504 B |
 //! | `cgfw_allow_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
 //! | `cgfw_block_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
@@ -58,8 +70,11 @@
 //! | `cgfw_events` | ring buffer | 128 KiB (~1800 events of 72 B + 8 B header) | - | 144,200 B |
 //! | `cgfw_exec_args` | LRU hash | 2048 | 4 / 272 | 705,408 B (344 B per entry) |
 //! | `cgfw_cgroup` | cgroup array | 1 | 4 / 4 | 320 B |
+//! | `cgfw_local_addr` | hash (prealloc) | 256 | 16 / 1 | 23,584 B: the netns's own addresses |
+//! | `cgfw_upstream` | hash (prealloc) | 16 | 16 / 1 | 2,464 B: the proxy's upstreams |
+//! | `cgfw_user_sock` | socket storage | per socket | - / 1 | grows with the container's sockets; freed with them |
 //! | `cgfw_layout` | array | 1 | 4 / 72 | ~350 B; BTF anchor for the layout test, never used |
-//! | total | | | | 2,050,392 B = 1.96 MiB per firewall |
+//! | total | | | | 2,076,456 B = 1.98 MiB per firewall |
 //!
 //! The measured figures are printed by `cargo test -p ebpf map_memory -- --nocapture`.
 //!
@@ -110,20 +125,21 @@
 //!   IP policy applies to it like to any destination.
 //! - The skb backstop reads only the first IPv6 header (no extension-header walk) for ports;
 //!   the address decision does not depend on it.
-//! - IPv6 neighbour discovery (ICMPv6 133-137) passes the backstop only to link-local
-//!   (fe80::/10) and multicast (ff00::/8) destinations; to a global unicast address it is
-//!   decided by the policy like any packet (NUD probes to a non-allowed global neighbour
-//!   fail; the kernel falls back to multicast solicitation).
+//! - IPv6 neighbour discovery and MLD (ICMPv6 130-137, 143) pass the backstop only from
+//!   sockets no process created (the kernel's; `cgfw_sock_create` marks every socket a
+//!   process of the cgroup creates) and from the namespace's own or the unspecified address;
+//!   from a process's raw socket they are decided by the policy like any packet.
 
 pub mod abi;
 mod events;
 mod sys;
 
 use std::{
+    collections::BTreeSet,
     fs::File,
     io,
     net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6},
-    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -132,7 +148,8 @@ use aya::{
     maps::{Map, MapData, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
-        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, LsmCgroup, ProgramError,
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, CgroupSockopt,
+        LsmCgroup, ProgramError, SchedClassifier,
     },
     Btf, Ebpf, EbpfLoader,
 };
@@ -263,8 +280,10 @@ const M_RATELIMIT: usize = 7;
 const M_EVENTS: usize = 8;
 const M_EXEC_ARGS: usize = 9;
 const M_CGROUP: usize = 10;
+const M_LOCAL_ADDR: usize = 11;
+const M_UPSTREAM: usize = 12;
 /// Map names, also the pin file names.
-pub const MAP_NAMES: [&str; 11] = [
+pub const MAP_NAMES: [&str; 13] = [
     "cgfw_config",
     "cgfw_allow_ip",
     "cgfw_allow_cidr",
@@ -276,6 +295,8 @@ pub const MAP_NAMES: [&str; 11] = [
     "cgfw_events",
     "cgfw_exec_args",
     "cgfw_cgroup",
+    "cgfw_local_addr",
+    "cgfw_upstream",
 ];
 
 #[derive(Clone, Copy)]
@@ -287,10 +308,17 @@ enum Hook {
     Tracepoint(&'static str),
     /// A BPF_LSM_CGROUP program on this LSM hook, attached to the cgroup. Required.
     LsmCgroup(&'static str),
+    /// cgroup/sock_create.
+    SockCreate,
+    /// cgroup/setsockopt.
+    Sockopt,
+    /// A TCX program (this attach type) for the namespace's interfaces: loaded with the others,
+    /// attached per interface by [`Firewall::attach_interface`].
+    Tc(u32),
 }
 
 /// Program names; links are pinned as `link_<name>`.
-const PROGRAMS: [(&str, Hook); 12] = [
+const PROGRAMS: [(&str, Hook); 16] = [
     ("cgfw_connect4", Hook::SockAddr),
     ("cgfw_connect6", Hook::SockAddr),
     ("cgfw_sendmsg4", Hook::SockAddr),
@@ -303,11 +331,17 @@ const PROGRAMS: [(&str, Hook); 12] = [
     ("cgfw_exec", Hook::Tracepoint("sched_process_exec")),
     ("cgfw_fork", Hook::Tracepoint("sched_process_fork")),
     ("cgfw_socket_create", Hook::LsmCgroup("socket_create")),
+    ("cgfw_sock_create", Hook::SockCreate),
+    ("cgfw_setsockopt", Hook::Sockopt),
+    ("cgfw_tc_egress", Hook::Tc(sys::BPF_TCX_EGRESS)),
+    ("cgfw_tc_ingress", Hook::Tc(sys::BPF_TCX_INGRESS)),
 ];
 
 enum AttachedLink {
     Fd(FdLink),
     Pinned(PinnedLink),
+    /// A link made with BPF_LINK_CREATE here (aya has no FdLink for the setsockopt link).
+    Raw(OwnedFd),
 }
 
 /// Memory the kernel accounts for one map.
@@ -328,6 +362,11 @@ pub struct Firewall {
     exec_unavailable: Option<String>,
     /// Why packet sockets are not refused (see [`Firewall::packet_socket_guard_unavailable`]).
     guard_unavailable: Option<String>,
+    /// The loaded TCX programs and their attach types (none for a handle from pins).
+    tc_programs: Vec<(&'static str, u32, OwnedFd)>,
+    /// Interfaces the boundary programs are attached to: ifindex -> their TCX links. Behind a
+    /// lock so that a shared handle (the sidecar's) can attach interfaces that appear later.
+    interfaces: std::sync::Mutex<std::collections::BTreeMap<u32, Vec<OwnedFd>>>,
 }
 
 /// What the exec hook recorded for a process (see [`Firewall::exec_info`]).
@@ -376,11 +415,20 @@ impl Firewall {
             .map_err(|e| EbpfError::Object(Box::new(e)))?;
         let mut exec_unavailable = None;
         let mut guard_unavailable = (!cfg.packet_socket_guard).then(|| NOT_REQUESTED.to_string());
+        let mut tc_programs = Vec::new();
         for (name, hook) in PROGRAMS {
             let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
             let r = match hook {
                 Hook::SockAddr => <&mut CgroupSockAddr>::try_from(prog).and_then(|p| p.load()),
                 Hook::SkbEgress => <&mut CgroupSkb>::try_from(prog).and_then(|p| p.load()),
+                Hook::SockCreate => <&mut CgroupSock>::try_from(prog).and_then(|p| p.load()),
+                Hook::Sockopt => <&mut CgroupSockopt>::try_from(prog).and_then(|p| p.load()),
+                Hook::Tc(attach_type) => <&mut SchedClassifier>::try_from(prog).and_then(|p| {
+                    p.load()?;
+                    let fd = p.fd()?.as_fd().try_clone_to_owned().map_err(ProgramError::IOError)?;
+                    tc_programs.push((name, attach_type, fd));
+                    Ok(())
+                }),
                 Hook::LsmCgroup(hook) => {
                     if guard_unavailable.is_some() {
                         continue;
@@ -431,6 +479,8 @@ impl Firewall {
             pin_dir: None,
             exec_unavailable,
             guard_unavailable,
+            tc_programs,
+            interfaces: Default::default(),
         };
         fw.write_config(&config_raw(cfg))?;
         let burst = cfg.events_per_sec.max(1) as i64;
@@ -447,13 +497,25 @@ impl Firewall {
         if !self.links.is_empty() {
             return Err(EbpfError::AlreadyAttached);
         }
-        let bpf = self.bpf.as_mut().ok_or(EbpfError::AlreadyAttached)?;
+        if self.bpf.is_none() {
+            return Err(EbpfError::AlreadyAttached);
+        }
         match sys::fs_magic(cgroup_dir) {
             Ok(sys::CGROUP2_SUPER_MAGIC) => {}
             Ok(_) => return Err(EbpfError::NotCgroup2(cgroup_dir.into())),
             Err(source) => return Err(EbpfError::Cgroup { path: cgroup_dir.into(), source }),
         }
         let cg = File::open(cgroup_dir).map_err(|source| EbpfError::Cgroup { path: cgroup_dir.into(), source })?;
+        // The boundary programs tell the container's sockets from others' by cgroup id.
+        {
+            use std::os::unix::fs::MetadataExt;
+            let cerr = |source| EbpfError::Cgroup { path: cgroup_dir.into(), source };
+            let mut c = self.config()?;
+            c.cgroup_id = cg.metadata().map_err(cerr)?.ino();
+            c.cgroup_level = sys::cgroup_level(cgroup_dir).map_err(cerr)?;
+            self.write_config(&c)?;
+        }
+        let bpf = self.bpf.as_mut().ok_or(EbpfError::AlreadyAttached)?;
         // The LSM program attaches fine where the BPF LSM is compiled in but not active, and
         // then never runs: check that it is active.
         if self.guard_unavailable.is_none() {
@@ -488,6 +550,21 @@ impl Firewall {
                     let l = p.take_link(id).map_err(err)?;
                     FdLink::try_from(l).map_err(lerr)?
                 }
+                Hook::SockCreate => {
+                    let p = <&mut CgroupSock>::try_from(prog).map_err(err)?;
+                    let id = p.attach(&cg, CgroupAttachMode::Single).map_err(err)?;
+                    let l = p.take_link(id).map_err(err)?;
+                    FdLink::try_from(l).map_err(lerr)?
+                }
+                Hook::Sockopt => {
+                    let p = <&mut CgroupSockopt>::try_from(prog).map_err(err)?;
+                    let fd = p.fd().map_err(err)?;
+                    let link = sys::link_create(fd.as_fd(), cg.as_raw_fd() as u32, sys::BPF_CGROUP_SETSOCKOPT)
+                        .map_err(|e| err(ProgramError::IOError(e)))?;
+                    links.push((name, AttachedLink::Raw(link)));
+                    continue;
+                }
+                Hook::Tc(_) => continue, // per interface: attach_interface
                 Hook::SkbEgress => {
                     let p = <&mut CgroupSkb>::try_from(prog).map_err(err)?;
                     let id = p
@@ -542,7 +619,12 @@ impl Firewall {
                     let p = dir.join(format!("link_{name}"));
                     AttachedLink::Pinned(fd.pin(&p).map_err(|e| perr(&p, io::Error::other(e)))?)
                 }
-                pinned => pinned,
+                AttachedLink::Raw(fd) => {
+                    let p = dir.join(format!("link_{name}"));
+                    sys::obj_pin(fd.as_fd(), &p).map_err(|e| perr(&p, e))?;
+                    AttachedLink::Raw(fd)
+                }
+                other => other,
             };
             self.links.push((name, link));
         }
@@ -570,6 +652,8 @@ impl Firewall {
             pin_dir: Some(dir.into()),
             exec_unavailable: None,
             guard_unavailable,
+            tc_programs: Vec::new(),
+            interfaces: Default::default(),
         })
     }
 
@@ -607,6 +691,10 @@ impl Firewall {
     /// pinned (by [`Firewall::pin`] or opened with [`Firewall::from_pins`]) the pins are
     /// removed and the links force-detached.
     pub fn detach(mut self) -> Result<(), EbpfError> {
+        let interfaces = std::mem::take(&mut *self.interfaces.lock().unwrap_or_else(|e| e.into_inner()));
+        for link in interfaces.into_values().flatten() {
+            let _ = sys::link_detach(link.as_fd()); // fails if the interface is gone: fine
+        }
         let links = std::mem::take(&mut self.links);
         for (_, link) in links {
             match link {
@@ -618,6 +706,9 @@ impl Firewall {
                     drop(fd)
                 }
                 AttachedLink::Pinned(p) => drop(p), // the pin file goes with unpin() below
+                AttachedLink::Raw(fd) => {
+                    let _ = sys::link_detach(fd.as_fd()); // fails if the interface is gone: fine
+                }
             }
         }
         if let Some(dir) = self.pin_dir.take() {
@@ -798,6 +889,80 @@ impl Firewall {
 
     fn update<K: sys::Plain, V: sys::Plain>(&self, i: usize, op: &'static str, k: &K, v: &V) -> Result<(), EbpfError> {
         sys::map_update(self.fd(i), k, v).map_err(|source| EbpfError::Map { map: MAP_NAMES[i], op, source })
+    }
+
+    /// Attaches the boundary programs (TCX egress and ingress) to interface `ifindex` of the
+    /// calling thread's network namespace, after whatever is attached there already, and pins
+    /// the links (`link_tc_<ifindex>_<egress|ingress>`) if the firewall is pinned. Attaching
+    /// an interface twice is a no-op. Needs the handle that loaded the programs.
+    pub fn attach_interface(&self, ifindex: u32) -> Result<(), EbpfError> {
+        let mut interfaces = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
+        if interfaces.contains_key(&ifindex) {
+            return Ok(());
+        }
+        if self.tc_programs.is_empty() {
+            return Err(EbpfError::MissingProgram("cgfw_tc_egress (handle opened from pins)"));
+        }
+        let mut made = Vec::new();
+        for (name, attach_type, prog) in &self.tc_programs {
+            let link = sys::link_create(prog.as_fd(), ifindex, *attach_type).map_err(|source| EbpfError::Attach {
+                program: name,
+                cgroup: PathBuf::from(format!("interface #{ifindex} (TCX needs kernel 6.6+)")),
+                source: Box::new(source),
+            })?;
+            if let Some(dir) = &self.pin_dir {
+                let suffix = if *attach_type == sys::BPF_TCX_EGRESS { "egress" } else { "ingress" };
+                let path = dir.join(format!("link_tc_{ifindex}_{suffix}"));
+                if let Err(source) = sys::obj_pin(link.as_fd(), &path) {
+                    let _ = sys::link_detach(link.as_fd());
+                    return Err(EbpfError::Pin { path, source });
+                }
+            }
+            made.push(link);
+        }
+        interfaces.insert(ifindex, made);
+        Ok(())
+    }
+
+    /// Interfaces the boundary programs are attached to (ifindex).
+    pub fn attached_interfaces(&self) -> Vec<u32> {
+        self.interfaces.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+    }
+
+    /// Makes the namespace's own addresses exactly `addrs` (anti-spoofing: a packet of the
+    /// container must carry one of them, or loopback, as its source). Returns whether the set
+    /// changed.
+    pub fn set_local_addrs(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
+        self.set_address_set(M_LOCAL_ADDR, addrs)
+    }
+
+    /// The namespace's own addresses as the programs see them.
+    pub fn local_addrs(&self) -> Result<Vec<IpAddr>, EbpfError> {
+        let keys: Vec<[u8; 16]> = sys::map_keys(self.fd(M_LOCAL_ADDR))
+            .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_LOCAL_ADDR], op: "walk", source })?;
+        Ok(keys.into_iter().map(events::unmap).collect())
+    }
+
+    /// The DNS proxy's upstream resolvers: its queries to them (port 53) pass the boundary.
+    pub fn set_upstreams(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
+        self.set_address_set(M_UPSTREAM, addrs)
+    }
+
+    fn set_address_set(&self, map: usize, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
+        let want: BTreeSet<[u8; 16]> = addrs.iter().map(|a| v4_mapped(*a)).collect();
+        let have: BTreeSet<[u8; 16]> = sys::map_keys::<[u8; 16]>(self.fd(map))
+            .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "walk", source })?
+            .into_iter()
+            .collect();
+        // Add first, then remove: an address that stays is never missing in between.
+        for key in want.difference(&have) {
+            self.update(map, "add address", key, &1u8)?;
+        }
+        for key in have.difference(&want) {
+            sys::map_delete(self.fd(map), key)
+                .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "remove address", source })?;
+        }
+        Ok(want != have)
     }
 
     /// Sets (or clears) the DNS proxy addresses after [`Firewall::load`]: the programs can be

@@ -15,7 +15,10 @@ use std::{
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
 const BPF_LINK_DETACH: libc::c_long = 34;
 
@@ -56,6 +59,7 @@ pub unsafe trait Plain: Copy + Default {}
 unsafe impl Plain for u32 {}
 unsafe impl Plain for u64 {}
 unsafe impl Plain for [u8; 16] {}
+unsafe impl Plain for u8 {}
 unsafe impl Plain for crate::abi::Config {}
 unsafe impl Plain for crate::abi::LpmKey {}
 unsafe impl Plain for crate::abi::AllowIp {}
@@ -90,6 +94,30 @@ pub fn map_delete<K: Plain>(fd: BorrowedFd<'_>, key: &K) -> io::Result<bool> {
     }
 }
 
+/// Every key of a hash map (BPF_MAP_GET_NEXT_KEY from no key until ENOENT). A map changed
+/// meanwhile may be walked partly twice: callers use it for small maps they own.
+pub fn map_keys<K: Plain>(fd: BorrowedFd<'_>) -> io::Result<Vec<K>> {
+    let mut keys = Vec::new();
+    let mut next = K::default();
+    let mut have_prev = false;
+    loop {
+        let prev = keys.last().copied().unwrap_or_default();
+        let prev_ptr = if have_prev { &prev as *const K as *const u8 } else { std::ptr::null() };
+        let mut a = elem_attr(fd, prev_ptr, &mut next as *mut K as u64, 0);
+        match bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+            Ok(_) => {
+                keys.push(next);
+                have_prev = true;
+                if keys.len() > 1 << 20 {
+                    return Err(io::Error::other("map walk does not end"));
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(keys),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// BPF_OBJ_GET: open a pinned map, program or link.
 pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())
@@ -99,6 +127,35 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     let fd = bpf(BPF_OBJ_GET, &mut a)?;
     // SAFETY: the kernel returned a new file descriptor that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// enum bpf_attach_type values of TCX (kernel 6.6+; newer than Debian 12's uapi headers).
+pub const BPF_TCX_INGRESS: u32 = 46;
+pub const BPF_TCX_EGRESS: u32 = 47;
+
+/// enum bpf_attach_type: BPF_CGROUP_SETSOCKOPT.
+pub const BPF_CGROUP_SETSOCKOPT: u32 = 22;
+
+/// BPF_LINK_CREATE: attach `prog` to `target` (a cgroup fd, or for TCX an interface index of
+/// the calling thread's network namespace, appended after the programs already there).
+/// Returns the link's fd.
+pub fn link_create(prog: BorrowedFd<'_>, target: u32, attach_type: u32) -> io::Result<OwnedFd> {
+    let mut a: Attr = [0; 16];
+    a[0] = prog.as_raw_fd() as u32 as u64 | (target as u64) << 32; // prog_fd, target_fd/ifindex
+    a[1] = attach_type as u64; // attach_type, flags 0
+    let fd = bpf(BPF_LINK_CREATE, &mut a)?;
+    // SAFETY: the kernel returned a new file descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// BPF_OBJ_PIN: pin a map, program or link at `path` on a bpffs.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut a: Attr = [0; 16];
+    a[0] = c.as_ptr() as u64;
+    a[1] = fd.as_raw_fd() as u32 as u64;
+    bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
 }
 
 /// BPF_LINK_DETACH: detach a link now, whoever else holds it or its pins.
@@ -181,4 +238,30 @@ pub fn fd_memlock(fd: BorrowedFd<'_>) -> io::Result<u64> {
         .find_map(|l| l.strip_prefix("memlock:").map(|v| v.trim().parse::<u64>()))
         .ok_or_else(|| io::Error::other("no memlock line in fdinfo"))?
         .map_err(io::Error::other)
+}
+
+/// Depth of a cgroup v2 directory below the cgroup2 root (the root is level 0), as
+/// bpf_skb_ancestor_cgroup_id() counts it: the path below the cgroup2 mount that holds it,
+/// plus the depth of the mount's own root (a bind mount of a subtree, as in a container).
+pub fn cgroup_level(dir: &Path) -> io::Result<u32> {
+    let dir = std::fs::canonicalize(dir)?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut best: Option<(std::path::PathBuf, String)> = None;
+    for line in mountinfo.lines() {
+        // id parent major:minor root mountpoint options... - fstype source superoptions
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        if right.split_whitespace().next() != Some("cgroup2") {
+            continue;
+        }
+        let fields: Vec<&str> = left.split_whitespace().collect();
+        let (Some(root), Some(mountpoint)) = (fields.get(3), fields.get(4)) else { continue };
+        let mountpoint = Path::new(mountpoint);
+        if dir.starts_with(mountpoint) && best.as_ref().is_none_or(|(m, _)| mountpoint.as_os_str().len() > m.as_os_str().len()) {
+            best = Some((mountpoint.to_path_buf(), root.to_string()));
+        }
+    }
+    let (mountpoint, root) = best.ok_or_else(|| io::Error::other(format!("{} is on no cgroup2 mount", dir.display())))?;
+    let below = dir.strip_prefix(&mountpoint).map_err(io::Error::other)?.components().count();
+    let root_depth = Path::new(&root).components().filter(|c| matches!(c, std::path::Component::Normal(_))).count();
+    Ok((below + root_depth) as u32)
 }

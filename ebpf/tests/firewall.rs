@@ -30,6 +30,8 @@ fn cfg() -> FirewallConfig {
 fn firewall(env: &Env, cfg: &FirewallConfig) -> Firewall {
     let mut fw = Firewall::load(cfg).unwrap_or_else(|e| panic!("load: {e}"));
     fw.attach(&env.cgroup).unwrap_or_else(|e| panic!("attach: {e}"));
+    // What the runtime's sidecar does in the container's netns: the anti-spoofing set.
+    fw.set_local_addrs(&env.client_addrs()).unwrap_or_else(|e| panic!("local addresses: {e}"));
     fw
 }
 
@@ -224,10 +226,12 @@ fn raw_icmp6(ip: &str, icmp_type: u8, ifname: &str) -> i32 {
     0
 }
 
-/// Neighbour-discovery ICMPv6 types (133..137) are exempt only to link-local and multicast
-/// destinations; to a global unicast address they are decided like any packet.
+/// Neighbour-discovery ICMPv6 types (133..137) from a process's raw socket get no exemption:
+/// they are decided by the policy like any packet, to link-local and multicast destinations
+/// too (the kernel's own ND, from sockets no process created, still passes: every IPv6 test
+/// here resolves its neighbour).
 #[test]
-fn icmpv6_nd_exempt_only_link_local_and_multicast() {
+fn icmpv6_nd_from_a_process_is_decided_by_the_policy() {
     let env = Env::new("nd6");
     let fw = firewall(&env, &cfg());
     let vc = format!("c{}", &env.id[..env.id.len().min(13)]);
@@ -235,9 +239,9 @@ fn icmpv6_nd_exempt_only_link_local_and_multicast() {
         let v = vc.clone();
         assert_eq!(env.run_client(move || raw_icmp6(DENIED6, t, &v)), EPERM, "type {t} to a non-allowed global address");
         let v = vc.clone();
-        assert_eq!(env.run_client(move || raw_icmp6("ff02::1:ff00:1", t, &v)), 0, "type {t} to solicited-node multicast");
+        assert_eq!(env.run_client(move || raw_icmp6("ff02::1:ff00:1", t, &v)), EPERM, "type {t} to solicited-node multicast");
         let v = vc.clone();
-        assert_eq!(env.run_client(move || raw_icmp6("fe80::2", t, &v)), 0, "type {t} to link-local");
+        assert_eq!(env.run_client(move || raw_icmp6("fe80::2", t, &v)), EPERM, "type {t} to link-local");
     }
     // Other ICMPv6 types to multicast/link-local get no exemption.
     let v = vc.clone();
@@ -741,6 +745,7 @@ fn pinned_programs_survive_the_loader_and_unpin_detaches() {
     assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), EPERM, "fail closed after loader died");
     // A restarted sidecar re-opens the maps and allows an IP.
     let fw = Firewall::from_pins(&dir).unwrap();
+    fw.set_local_addrs(&env.client_addrs()).unwrap();
     fw.allow_ip(ALLOWED.parse().unwrap(), Duration::from_secs(60)).unwrap();
     assert_eq!(env.run_client(|| tcp_echo(sa(ALLOWED, TCP_PORT))), 0, "allowed via re-opened maps");
     // The packet-socket guard's link is pinned with the others (where the kernel runs it).
@@ -819,7 +824,7 @@ fn pure_v2_view() {
         .args(["--exact", "--test-threads=2", "pure_v2_inner_check",
             "connect_policy_v4_v6_mapped_tcp_udp", "dns_redirect_restore_and_attribution",
             "pinned_programs_survive_the_loader_and_unpin_detaches", "skb_backstop_raw_icmp_and_expired_connection",
-            "exec_cmdline_outlives_the_process", "icmpv6_nd_exempt_only_link_local_and_multicast",
+            "exec_cmdline_outlives_the_process", "icmpv6_nd_from_a_process_is_decided_by_the_policy",
             "packet_sockets_refused_in_cgroup"])
         .env("CGFW_PURE_V2", "1")
         .output()

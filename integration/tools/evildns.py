@@ -21,6 +21,7 @@ the trick (the rest of the name is normally an allowed name, e.g. meta.allowed.t
   slow       the right answer after 5 s
   cname      CNAME target.evil.test, and target.evil.test A 198.18.0.30 (a chain off the
              allowed name: followed by design)
+  fill       fill.K.<allowed name>: 200 A records 10.K.0.1..200 (K 0..255), to exhaust the allow map
   anything else: A 198.18.0.10 / AAAA fd00:cf::10, TXT "evil-txt", TTL 60
 """
 import os
@@ -116,6 +117,9 @@ def answer(msg, proto):
         return ok([rr(None, 1, 60, a("198.18.0.10"))])
     if trick == "cname":
         return ok([rr(None, 5, 60, encode_name("target.evil.test")), rr("target.evil.test", 1, 60, a("198.18.0.30"))])
+    if trick == "fill" and len(labels) > 1 and labels[1].isdigit() and int(labels[1]) < 256:
+        k = int(labels[1])
+        return ok([rr(None, 1, 600, a(f"10.{k}.0.{i}")) for i in range(1, 201)])
     if qtype == 1:
         return ok([rr(None, 1, 60, a("198.18.0.10"))])
     if qtype == 28:

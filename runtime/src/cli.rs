@@ -47,6 +47,21 @@ pub struct GlobalOpts {
     /// Directory for firewall event logs and audit reports
     #[arg(long, global = true, env = "CGFW_LOG_DIR", default_value = "/var/log/cgfw")]
     pub cgfw_log_dir: PathBuf,
+    /// Size (MiB) at which a container's event log is rotated to <id>.jsonl.1
+    #[arg(long, global = true, env = "CGFW_LOG_MAX_MIB", default_value_t = crate::sidecar::eventlog::DEFAULT_MAX_FILE_MIB,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub cgfw_log_max_mib: u64,
+    /// Rotated event log files kept per container (the log takes at most (KEEP+1) x MAX_MIB)
+    #[arg(long, global = true, env = "CGFW_LOG_KEEP", default_value_t = crate::sidecar::eventlog::DEFAULT_KEEP,
+          value_parser = clap::value_parser!(u32).range(0..=crate::sidecar::eventlog::MAX_KEEP as i64))]
+    pub cgfw_log_keep: u32,
+}
+
+impl GlobalOpts {
+    /// The event log's size cap the operator chose.
+    pub fn log_limits(&self) -> crate::sidecar::eventlog::LogLimits {
+        crate::sidecar::eventlog::LogLimits { max_file_bytes: self.cgfw_log_max_mib << 20, keep: self.cgfw_log_keep }
+    }
 }
 
 #[derive(Subcommand, Debug)]

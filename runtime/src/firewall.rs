@@ -109,6 +109,7 @@ pub fn start_sidecar_early(
             log_dir: global.cgfw_log_dir.clone(),
             pin_dir: sidecar::pin_dir(id),
             packet_guard,
+            log_limits: global.log_limits(),
         },
     )
 }

@@ -40,6 +40,10 @@
 #define CGFW_KIND_SENDMSG 2
 #define CGFW_KIND_PACKET 3
 #define CGFW_KIND_DNS_REDIRECT 4
+#define CGFW_KIND_MULTICAST 5   /* a multicast group join / source filter (sockopt.bpf.c) */
+#define CGFW_KIND_INBOUND 6     /* a packet arriving at the namespace's boundary (tc.bpf.c) */
+#define CGFW_KIND_BOUNDARY 7    /* a packet leaving the namespace not sent by the container's
+				 * own sockets: a kernel reply, IGMP/MLD, ... (tc.bpf.c) */
 
 /* cgfw_event.verdict */
 #define CGFW_VERDICT_ALLOWED 1
@@ -56,6 +60,9 @@
 #define CGFW_REASON_DEFAULT_DENY 7
 #define CGFW_REASON_DNS_PROXY 8
 #define CGFW_REASON_PACKET_SOCKET 9 /* AF_PACKET/AF_XDP socket refused (lsm.bpf.c) */
+#define CGFW_REASON_SPOOFED_SOURCE 10 /* source is not an address of the namespace */
+#define CGFW_REASON_LOOPBACK_OFF_LO 11 /* loopback/unspecified destination on a real device */
+#define CGFW_REASON_LINK_MESSAGE 12 /* ND/MLD-typed ICMPv6 from a process's socket */
 
 #define CGFW_DNS_PORT 53
 
@@ -68,6 +75,8 @@
 #define CGFW_EVENTS_BYTES (128 * 1024)
 #define CGFW_EXEC_ENTRIES 2048
 #define CGFW_ARGS_BYTES 256    /* argv bytes kept per process (NUL-separated, truncated) */
+#define CGFW_LOCAL_ADDR_ENTRIES 256
+#define CGFW_UPSTREAM_ENTRIES 16
 
 struct cgfw_config {
 	__u32 events_per_sec;  /* token bucket refill rate; 0 = no events */
@@ -82,6 +91,9 @@ struct cgfw_config {
 	__u8 default_allow;    /* 1: destinations matching no rule are allowed */
 	__u8 report_allowed;   /* 1: also emit allowed connect/sendmsg/dns_redirect events */
 	__u8 _pad[3];
+	__u32 cgroup_level;    /* depth of the attached cgroup below the cgroup2 root */
+	__u32 _pad2;
+	__u64 cgroup_id;       /* its id (the directory's inode); 0 before attach */
 };
 
 /* allow_cidr / block_cidr LPM key. prefixlen counts bits of the 16-byte mapped address. */
@@ -154,7 +166,8 @@ struct cgfw_exec {
 	char args[CGFW_ARGS_BYTES]; /* argv as in /proc/PID/cmdline: each argument NUL-terminated */
 };
 
-_Static_assert(sizeof(struct cgfw_config) == 40, "cgfw_config size");
+_Static_assert(sizeof(struct cgfw_config) == 56, "cgfw_config size");
+_Static_assert(__builtin_offsetof(struct cgfw_config, cgroup_id) == 48, "cgroup_id");
 _Static_assert(__builtin_offsetof(struct cgfw_config, proxy4_port) == 28, "proxy4_port");
 _Static_assert(__builtin_offsetof(struct cgfw_config, report_allowed) == 36, "report_allowed");
 _Static_assert(sizeof(struct cgfw_lpm_key) == 20, "cgfw_lpm_key size");
@@ -253,6 +266,36 @@ struct {
 	__type(value, __u32);
 } cgfw_cgroup SEC(".maps");
 
+/* The network namespace's own addresses (mapped form -> 1), kept in sync by the sidecar,
+ * which lives in the namespace and follows RTM_NEWADDR/RTM_DELADDR. A packet of the container
+ * may only carry one of these (or loopback) as its source. Empty means nothing but loopback
+ * passes: fail closed until the first sync. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CGFW_LOCAL_ADDR_ENTRIES);
+	__type(key, __u8[16]);
+	__type(value, __u8);
+} cgfw_local_addr SEC(".maps");
+
+/* The DNS proxy's upstream resolvers (mapped form -> 1): the proxy's own queries to them on
+ * port 53 pass the namespace boundary filter whatever cgroup the sidecar runs in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CGFW_UPSTREAM_ENTRIES);
+	__type(key, __u8[16]);
+	__type(value, __u8);
+} cgfw_upstream SEC(".maps");
+
+/* Sockets a process of the cgroup created (socket(2)), marked by cgroup/sock_create. The
+ * kernel's own sockets (neighbour discovery, MLD) never pass that hook: a socket without the
+ * mark that sends from the cgroup is one of those (or predates the attach). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} cgfw_user_sock SEC(".maps");
+
 /*
  * Layout anchor: never read or written by the programs. It only exists so that
  * struct cgfw_event is described in the object's BTF, which the layout test compares with
@@ -301,6 +344,35 @@ static __always_inline int cgfw_is_loopback(const __u8 a[16])
 	if (cgfw_is_mapped(a) && (a[12] == 127 || (a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0)))
 		return 1;
 	return 0;
+}
+
+/* Loopback as a source: 127.0.0.0/8 or ::1 (never the unspecified address). */
+static __always_inline int cgfw_is_loopback_src(const __u8 a[16])
+{
+	__u64 hi, lo;
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&lo, a + 8, 8);
+	if (hi == 0 && lo == bpf_cpu_to_be64(1))
+		return 1;
+	return cgfw_is_mapped(a) && a[12] == 127;
+}
+
+/* One of the network namespace's own addresses (loopback included). */
+static __always_inline int cgfw_is_own(const __u8 a[16])
+{
+	if (cgfw_is_loopback_src(a))
+		return 1;
+	return bpf_map_lookup_elem(&cgfw_local_addr, a) != 0;
+}
+
+static __always_inline int cgfw_is_unspecified(const __u8 a[16])
+{
+	__u64 hi, lo;
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&lo, a + 8, 8);
+	if (hi == 0 && lo == 0)
+		return 1;
+	return cgfw_is_mapped(a) && a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0;
 }
 
 static __always_inline int cgfw_addr_eq(const __u8 a[16], const __u8 b[16])

@@ -138,6 +138,18 @@ impl Env {
         env
     }
 
+    /// The client netns's own addresses (loopback excluded), as `ip` lists them.
+    pub fn client_addrs(&self) -> Vec<std::net::IpAddr> {
+        let out = sh(&format!("ip -n {} -o addr show", self.client_ns));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace().skip(3);
+                fields.next()?.split('/').next()?.parse().ok()
+            })
+            .collect()
+    }
+
     pub fn client_ns_fd(&self) -> RawFd {
         self.client_fd.as_raw_fd()
     }

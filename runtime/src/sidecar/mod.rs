@@ -3,8 +3,13 @@
 //! closed), serves the DNS proxy inside the container's network namespace, and writes the
 //! event log and audit report. `create` spawns it and waits for "ready" on a pipe.
 
+mod boundary;
+mod bounded;
+pub mod cmdline;
 pub mod dns;
+pub mod eventlog;
 mod proxy;
+mod ratelimit;
 pub mod recorder;
 mod upstream;
 mod upstream_query;
@@ -27,6 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, GuardedCall, PacketGuard};
+use cmdline::Cmdline;
+use eventlog::LogLimits;
 use recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
 /// The fd numbers the ready pipe (sidecar writes "ok" or its error) and the go pipe (the
@@ -37,6 +44,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PIN_ROOT: &str = "/sys/fs/bpf/cgfw";
 /// Kernel event budget per container (token bucket rate and burst).
 const EVENTS_PER_SEC: u32 = 2000;
+/// Guard events waiting for the main loop; when full, the guard thread waits (and so does
+/// the caller it has not answered yet): nothing is dropped, nothing grows.
+const GUARD_EVENT_QUEUE: usize = 256;
 
 /// What the sidecar needs to load its programs: known before the container is built. `create`
 /// sends it as the first line of the go pipe.
@@ -51,6 +61,9 @@ pub struct SidecarConfig {
     /// `Seccomp` the runtime hands the filter's listener over the guard socket.
     #[serde(default)]
     pub packet_guard: PacketGuard,
+    /// The event log's size cap (the operator's `--cgfw-log-max-mib`, `--cgfw-log-keep`).
+    #[serde(default)]
+    pub log_limits: LogLimits,
 }
 
 /// Where the built container lives: the second line of the go pipe.
@@ -300,6 +313,8 @@ struct Firewalled {
     recorder: Recorder,
     /// Where the runtime hands over seccomp listeners (packet-guard fallback).
     guard_socket: std::os::unix::net::UnixListener,
+    /// Link and address changes of the container's network namespace.
+    netns_changes: boundary::Watcher,
 }
 
 impl Firewalled {
@@ -312,6 +327,7 @@ impl Firewalled {
                 Mode::Enforce => "enforce",
                 Mode::Audit => "audit",
             },
+            config.log_limits,
         )?;
         // Bound before entering the container's network namespace (a path socket does not
         // belong to one, but its directory must be resolved in ours).
@@ -327,8 +343,14 @@ impl Firewalled {
         if config.pin_dir.exists() {
             Firewall::unpin(&config.pin_dir)?;
         }
+        // The namespace's addresses and interfaces, followed from before the first look so no
+        // change is missed; the upstreams may be reached past the boundary filter.
+        let netns_changes = boundary::Watcher::open()?;
+        let upstream_ips: Vec<IpAddr> = config.upstreams.iter().map(|u| u.ip()).collect();
+        firewall.set_upstreams(&upstream_ips)?;
         firewall.attach(&place.cgroup)?;
         firewall.pin(&config.pin_dir)?;
+        boundary::sync(&firewall)?;
         if config.packet_guard == PacketGuard::Lsm {
             if let Some(reason) = firewall.packet_socket_guard_unavailable() {
                 // The runtime's probe said the kernel runs it: fail closed rather than leave
@@ -346,7 +368,7 @@ impl Firewalled {
             );
             let _ = recorder.flush_report();
         }
-        Ok(Firewalled { config, firewall, udp, tcp, recorder, guard_socket })
+        Ok(Firewalled { config, firewall, udp, tcp, recorder, guard_socket, netns_changes })
     }
 
     fn serve(self) -> Result<i32> {
@@ -357,7 +379,7 @@ impl Firewalled {
 
     async fn serve_async(self) -> Result<i32> {
         use tokio::signal::unix::{signal, SignalKind};
-        let Firewalled { config, firewall, udp, tcp, recorder, guard_socket } = self;
+        let Firewalled { config, firewall, udp, tcp, recorder, guard_socket, mut netns_changes } = self;
         let mut events = firewall.events()?;
         let firewall = Rc::new(firewall);
         let recorder = Rc::new(RefCell::new(recorder));
@@ -383,7 +405,7 @@ impl Firewalled {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         guard_socket.set_nonblocking(true)?;
         let guard_socket = tokio::net::UnixListener::from_std(guard_socket)?;
-        let (guard_tx, mut guard_events) = tokio::sync::mpsc::unbounded_channel::<GuardEvent>();
+        let (guard_tx, mut guard_events) = tokio::sync::mpsc::channel::<GuardEvent>(GUARD_EVENT_QUEUE);
         let refuse = config.policy.mode() == Mode::Enforce;
         loop {
             tokio::select! {
@@ -400,10 +422,20 @@ impl Firewalled {
                         record_kernel_event(&config.policy, &firewall, &mut recorder.borrow_mut(), event);
                     }
                 }
+                changed = netns_changes.changed() => {
+                    let result = changed.and_then(|()| boundary::sync(&firewall));
+                    if let Err(err) = result {
+                        // Fail closed already: an unknown address is not a source, an interface
+                        // without the boundary filter is reported, not silently left open.
+                        tracing::warn!("following the network namespace: {err:#}");
+                        recorder.borrow_mut().add_warning(format!("following the network namespace: {err:#}"));
+                    }
+                }
                 _ = tick.tick() => {
                     proxy.prune_long_expired();
                     let mut rec = recorder.borrow_mut();
                     rec.add_suppressed(events.suppressed());
+                    rec.note_suppressed();
                     let _ = rec.flush_report();
                     // Bursts of queries leave freed buffers behind: hand them back.
                     // SAFETY: malloc_trim only releases free heap pages.
@@ -427,6 +459,7 @@ impl Firewalled {
             record_guard_event(refuse, &mut rec, event);
         }
         rec.add_suppressed(events.suppressed());
+        rec.note_suppressed();
         rec.flush_report()?;
         Ok(0)
     }
@@ -446,14 +479,14 @@ fn bind_guard_socket(container_dir: &Path) -> Result<std::os::unix::net::UnixLis
 /// A guarded call, as the listener thread saw it (cmdline read while the caller waited).
 struct GuardEvent {
     pid: u32,
-    cmdline: Option<String>,
+    cmdline: Option<Cmdline>,
     comm: Option<String>,
     call: GuardedCall,
 }
 
 /// Takes a seccomp listener from the runtime (it sends right after connecting) and answers its
 /// notifications on a thread of its own: the kernel's RECV blocks.
-fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tokio::sync::mpsc::UnboundedSender<GuardEvent>) {
+fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tokio::sync::mpsc::Sender<GuardEvent>) {
     let Ok(stream) = stream.into_std() else { return };
     if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
         return;
@@ -470,11 +503,12 @@ fn take_guard_listener(stream: tokio::net::UnixStream, refuse: bool, events: tok
         loop {
             match packet_guard::receive(fd, 1000) {
                 Ok(Some(n)) => {
-                    let read = |what: &str| std::fs::read(format!("/proc/{}/{what}", n.pid)).ok();
-                    let cmdline = read("cmdline").map(|raw| recorder::argv_to_cmdline(&raw)).filter(|c| !c.is_empty());
-                    let comm = read("comm").map(|raw| String::from_utf8_lossy(&raw).trim_end().to_string());
+                    let cmdline = cmdline::read(n.pid).filter(|c| !c.text.is_empty());
+                    let comm = std::fs::read(format!("/proc/{}/comm", n.pid))
+                        .ok()
+                        .map(|raw| String::from_utf8_lossy(&raw).trim_end().to_string());
                     packet_guard::answer(fd, &n, refuse);
-                    if events.send(GuardEvent { pid: n.pid, cmdline, comm, call: n.call }).is_err() {
+                    if events.blocking_send(GuardEvent { pid: n.pid, cmdline, comm, call: n.call }).is_err() {
                         break;
                     }
                 }
@@ -496,12 +530,12 @@ fn record_guard_event(refuse: bool, recorder: &mut Recorder, event: GuardEvent) 
         _ => "packet-socket",
     };
     let verdict = if refuse { EventVerdict::Blocked } else { EventVerdict::WouldBlock };
-    let log_event = LogEvent {
+    let mut log_event = LogEvent {
         pid: Some(event.pid),
-        cmdline: event.cmdline,
         comm: event.comm,
         ..LogEvent::new(recorder.container(), EventKind::Packet, proto, verdict, event.call.rule())
     };
+    log_event.set_cmdline(event.cmdline);
     recorder.record(log_event);
 }
 
@@ -532,6 +566,9 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
     let kind = match event.kind {
         ebpf::EventKind::Connect | ebpf::EventKind::Sendmsg => EventKind::Connect,
         ebpf::EventKind::Packet => EventKind::Packet,
+        ebpf::EventKind::Multicast => EventKind::Multicast,
+        ebpf::EventKind::Inbound => EventKind::Inbound,
+        ebpf::EventKind::Boundary => EventKind::Boundary,
         // DNS is recorded by the proxy, with the name.
         _ => return,
     };
@@ -552,18 +589,32 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         ebpf::Reason::DefaultDeny => "default deny: no allowed name resolved to this address".into(),
         ebpf::Reason::DefaultAllow => "default allow".into(),
         ebpf::Reason::Loopback => "loopback".into(),
+        ebpf::Reason::SpoofedSource => "source address is not one of the network namespace's own (forged)".into(),
+        ebpf::Reason::LoopbackOffLo => "loopback or unspecified address outside the loopback device".into(),
+        ebpf::Reason::LinkMessage => "neighbour discovery / MLD message from a process's socket, to a destination the policy does not allow".into(),
         other => format!("{other:?}").to_lowercase(),
+    };
+    let rule = match event.kind {
+        ebpf::EventKind::Multicast => format!("multicast join or source filter ({}): {rule}", sockopt_name(event.proto, event.dport)),
+        ebpf::EventKind::Inbound => format!("inbound from a source the policy does not allow: {rule}"),
+        ebpf::EventKind::Boundary => format!("sent by the kernel for the namespace: {rule}"),
+        _ => rule,
     };
     let pid = (event.tgid != 0).then_some(event.tgid);
     // /proc while the process lives; else argv as the kernel recorded it at exec (a blocked
     // tool has usually exited by now). An entry that started after the event is a reused pid.
     let cmdline = pid.and_then(|p| {
-        recorder.cmdline(p).filter(|c| !c.is_empty()).or_else(|| {
-            firewall.exec_info(p).filter(|i| i.start_time_ns <= event.ts_ns).map(|i| i.cmdline)
+        recorder.cmdline(p).filter(|c| !c.text.is_empty()).or_else(|| {
+            firewall
+                .exec_info(p)
+                .filter(|i| i.start_time_ns <= event.ts_ns)
+                .map(|i| Cmdline::new(i.cmdline, i.truncated))
         })
     });
+    let multicast = event.kind == ebpf::EventKind::Multicast;
     let proto = match event.proto {
         _ if packet_socket => "packet-socket".to_string(),
+        _ if multicast => "multicast".to_string(),
         6 => "tcp".to_string(),
         17 => "udp".to_string(),
         1 => "icmp".to_string(),
@@ -571,16 +622,37 @@ fn record_kernel_event(policy: &Policy, firewall: &Firewall, recorder: &mut Reco
         n => format!("ip-proto-{n}"),
     };
     let domain = if packet_socket { None } else { recorder.domain_of(pid, &ip) };
-    let log_event = LogEvent {
+    let mut log_event = LogEvent {
         pid,
-        cmdline,
         comm: Some(event.comm).filter(|c| !c.is_empty()),
         domain,
         ip: (!packet_socket).then_some(ip),
-        port: (!packet_socket && event.dport != 0).then_some(event.dport),
+        port: (!packet_socket && !multicast && event.dport != 0).then_some(event.dport),
         ..LogEvent::new(recorder.container(), kind, &proto, verdict, rule)
     };
+    log_event.set_cmdline(cmdline);
     recorder.record(log_event);
+}
+
+/// The setsockopt option a multicast event names (level SOL_IP 0 / SOL_IPV6 41).
+fn sockopt_name(level: u8, option: u16) -> String {
+    let name = match (level, option) {
+        (0, 35) => "IP_ADD_MEMBERSHIP",
+        (0, 37) => "IP_UNBLOCK_SOURCE",
+        (0, 38) => "IP_BLOCK_SOURCE",
+        (0, 39) => "IP_ADD_SOURCE_MEMBERSHIP",
+        (0, 40) => "IP_DROP_SOURCE_MEMBERSHIP",
+        (0, 41) => "IP_MSFILTER",
+        (41, 20) => "IPV6_ADD_MEMBERSHIP",
+        (41, 27) => "IPV6_JOIN_ANYCAST",
+        (_, 42) => "MCAST_JOIN_GROUP",
+        (_, 43) => "MCAST_BLOCK_SOURCE",
+        (_, 44) => "MCAST_UNBLOCK_SOURCE",
+        (_, 46) => "MCAST_JOIN_SOURCE_GROUP",
+        (_, 48) => "MCAST_MSFILTER",
+        _ => return format!("level {level} option {option}"),
+    };
+    name.to_string()
 }
 
 /// The upstream resolvers for a container: the policy's, else the nameservers of the

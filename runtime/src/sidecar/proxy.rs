@@ -19,13 +19,18 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
+use super::cmdline::Cmdline;
 use super::dns::{self, Action, QueryError};
 use super::upstream::{Exchange, Upstream};
 use super::upstream_query;
 use super::recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
-/// Queries in flight at once; beyond this, clients get SERVFAIL at once (bounded memory).
+/// Queries in flight at once; beyond this, clients get SERVFAIL at once (bounded memory:
+/// each holds at most a MAX_QUERY-byte query while it waits for the upstream).
 const MAX_INFLIGHT: usize = 256;
+/// Longest client query taken (a question with EDNS options is a few hundred bytes); longer
+/// ones get FORMERR (UDP) or the connection closed (TCP), so in-flight queries stay small.
+const MAX_QUERY: usize = 4096;
 /// TCP client connections at once.
 const MAX_TCP_CLIENTS: usize = 64;
 /// Queries served on one TCP connection before it is closed.
@@ -51,7 +56,8 @@ pub struct Proxy {
     upstreams: Vec<Upstream>,
     /// Set once the report carries the warning about refused (suspected forged) answers.
     warned_refused: Cell<bool>,
-    /// What this proxy wrote to the kernel allow map, and until when.
+    /// What this proxy wrote to the kernel allow map, and until when. Bounded by the map:
+    /// an address is added here only once the kernel took it (4096 entries at most).
     allowed: RefCell<HashMap<IpAddr, Instant>>,
     inflight: Semaphore,
     tcp_clients: Semaphore,
@@ -79,6 +85,11 @@ impl Proxy {
                 Ok(got) => got,
                 Err(_) => continue,
             };
+            if len > MAX_QUERY {
+                let id = u16::from_be_bytes([buf[0], buf[1]]);
+                let _ = socket.send_to(&dns::header_only(id, ResponseCode::FormErr), client).await;
+                continue;
+            }
             let bytes = buf[..len].to_vec();
             let Ok(permit) = self.inflight.try_acquire() else {
                 if let Ok(q) = dns::parse_query(&bytes) {
@@ -113,6 +124,9 @@ impl Proxy {
     async fn serve_tcp_client(&self, mut stream: TcpStream, client: SocketAddr) -> Result<()> {
         for _ in 0..MAX_QUERIES_PER_TCP {
             let Ok(Ok(len)) = timeout(TCP_IDLE_TIMEOUT, stream.read_u16()).await else { return Ok(()) };
+            if usize::from(len) > MAX_QUERY {
+                bail!("query of {len} bytes (most taken: {MAX_QUERY})");
+            }
             let mut bytes = vec![0u8; usize::from(len)];
             timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut bytes)).await??;
             if let Some(reply) = self.answer(&bytes, client, Proto::Tcp).await {
@@ -137,20 +151,21 @@ impl Proxy {
         let pid = owner.as_ref().map(|o| o.tgid);
         let comm = owner.as_ref().map(|o| o.comm.clone());
         let cmdline = owner.as_ref().and_then(|o| {
-            let live = self.recorder.borrow_mut().socket_cmdline(o.tgid, o.cookie).filter(|c| !c.is_empty());
-            live.or_else(|| self.firewall.exec_cmdline(o.tgid)) // exited: argv recorded at exec
+            let live = self.recorder.borrow_mut().socket_cmdline(o.tgid, o.cookie).filter(|c| !c.text.is_empty());
+            // Exited: argv as recorded at exec (the kernel keeps 256 bytes and says if it cut).
+            live.or_else(|| self.firewall.exec_info(o.tgid).map(|i| Cmdline::new(i.cmdline, i.truncated)))
         });
         let (action, decision) = dns::decide(&self.policy, &query);
         let proto_name = if proto == Proto::Udp { "udp" } else { "tcp" };
         let mut event = LogEvent {
             pid,
-            cmdline,
             comm,
             domain: Some(query.name.clone()),
             port: Some(53),
             qtype: Some(query.qtype.to_string()),
             ..LogEvent::new(self.recorder.borrow().container(), EventKind::Dns, proto_name, EventVerdict::Allowed, rule_text(&decision))
         };
+        event.set_cmdline(cmdline);
         let reply = match action {
             Action::Deny => {
                 event.verdict = EventVerdict::Blocked;
@@ -160,7 +175,7 @@ impl Proxy {
                 if would_block {
                     event.verdict = EventVerdict::WouldBlock;
                 }
-                let resolved = self.resolve(&query.message, bytes).await;
+                let resolved = self.resolve(&query.message, bytes, &event).await;
                 self.warn_once_if_refused();
                 match resolved {
                     Ok(Resolved { checked, refused }) => {
@@ -189,7 +204,9 @@ impl Proxy {
     /// `request` is the client's query as received: it parsed as exactly one question with no
     /// answer or authority records, so it is forwarded as is (re-encoding cost more than it
     /// bought).
-    async fn resolve(&self, query: &Message, request: &[u8]) -> Result<Resolved> {
+    /// `asker` is the query's event so far (who asked, for which name): a full allow map is
+    /// recorded with it.
+    async fn resolve(&self, query: &Message, request: &[u8], asker: &LogEvent) -> Result<Resolved> {
         let exchange = self.forward(request).await?;
         let refused = (exchange.refused.total() > 0).then(|| exchange.refused.to_string());
         let mut checked = dns::check_answer(&self.policy, query, &exchange.answer)?;
@@ -208,7 +225,14 @@ impl Proxy {
             if self.firewall.allow_ip(*ip, lifetime).is_err() {
                 // Full of expired addresses? Make room and try once more.
                 self.prune_expired(Duration::ZERO);
-                self.firewall.allow_ip(*ip, lifetime).with_context(|| format!("allowing {ip}"))?;
+                if let Err(err) = self.firewall.allow_ip(*ip, lifetime) {
+                    // Fail closed (the address stays refused, the client gets SERVFAIL), and
+                    // say so: a full map is otherwise indistinguishable from a policy refusal.
+                    if is_map_full(&err) {
+                        self.record_allow_map_full(asker, *ip);
+                    }
+                    return Err(err).with_context(|| format!("allowing {ip}"));
+                }
             }
             self.allowed.borrow_mut().insert(*ip, known.map_or(wanted, |k| k.max(wanted)));
         }
@@ -228,6 +252,27 @@ impl Proxy {
              case) did not match the query: suspected forged DNS answers; see the dns events"
                 .into(),
         );
+    }
+
+    fn record_allow_map_full(&self, asker: &LogEvent, ip: IpAddr) {
+        let mut recorder = self.recorder.borrow_mut();
+        let event = LogEvent {
+            pid: asker.pid,
+            cmdline: asker.cmdline.clone(),
+            cmdline_truncated: asker.cmdline_truncated,
+            comm: asker.comm.clone(),
+            domain: asker.domain.clone(),
+            ip: Some(ip),
+            qtype: asker.qtype.clone(),
+            ..LogEvent::new(
+                recorder.container(),
+                EventKind::AllowMapFull,
+                &asker.proto,
+                EventVerdict::Blocked,
+                "allow map full: address not allowed (fail closed)".into(),
+            )
+        };
+        recorder.record(event);
     }
 
     /// Removes allow-map entries that expired more than `keep` ago.
@@ -266,6 +311,12 @@ impl Proxy {
 struct Resolved {
     checked: dns::CheckedAnswer,
     refused: Option<String>,
+}
+
+/// The kernel refused a new entry because the map has no room (a preallocated hash map says
+/// E2BIG, one that allocates ENOMEM).
+fn is_map_full(err: &ebpf::EbpfError) -> bool {
+    matches!(err, ebpf::EbpfError::Map { source, .. } if matches!(source.raw_os_error(), Some(libc::E2BIG | libc::ENOMEM)))
 }
 
 /// The rule an event names: the matching rule, else the default that applied.

@@ -2,26 +2,50 @@
 //! Event log: `<log dir>/<id>.jsonl`, one event per line, filtered by `cgfw.io/log`.
 //! Report: `<log dir>/<id>.report.json`, rewritten atomically when it changed (at most once a
 //! second, and at exit), so `cgfw-runc report` can read it while the container runs.
+//!
+//! Everything here grows with what the container does, so everything has a bound (README,
+//! "Cost per container"): log lines are rate limited ([`super::ratelimit`]) and the log is
+//! rotated under a cap ([`super::eventlog`]); command lines are cut ([`super::cmdline`]);
+//! caches have budgets in entries and bytes ([`super::bounded`]); the report's tables and
+//! what each entry lists have caps, per entry and report-wide. What a bound leaves out is
+//! counted in the report's totals, never silently dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use policy::LogLevel;
 use serde::{Deserialize, Serialize};
 
-/// Caps that keep the sidecar's memory bounded whatever the container does.
-const MAX_REPORT_DOMAINS: usize = 10_000;
-const MAX_REPORT_DESTINATIONS: usize = 10_000;
-const MAX_IP_NAMES: usize = 65_536;
+use super::bounded::BoundedCache;
+use super::cmdline::{self, Cmdline};
+use super::eventlog::{LogLimits, RotatingLog};
+use super::ratelimit::LogRateLimit;
+
+/// Caps that keep the sidecar's memory bounded whatever the container does. Worst case, all
+/// full: ~2 MiB of report tables, ~1 MiB of command lines in them, 4 caches of 1 MiB, and
+/// the report built from them once a second (about twice that, briefly).
+const MAX_REPORT_DOMAINS: usize = 4096;
+const MAX_REPORT_DESTINATIONS: usize = 4096;
 const MAX_PIDS_PER_ENTRY: usize = 32;
-const MAX_CMDLINES: usize = 4096;
 const MAX_IPS_PER_ENTRY: usize = 64;
+/// Distinct command lines listed per blocked destination.
+const MAX_CMDLINES_PER_ENTRY: usize = 8;
+/// Report-wide budgets for what entries list.
+const MAX_REPORT_IPS: usize = 16_384;
+const MAX_REPORT_PIDS: usize = 16_384;
+const MAX_REPORT_CMDLINE_BYTES: usize = 1 << 20;
 const MAX_RULE_TEXTS: usize = 256;
+const MAX_WARNINGS: usize = 32;
+/// Caches: command lines by process / by DNS client socket, names by address.
+const MAX_CMDLINES: usize = 4096;
+const MAX_CMDLINE_CACHE_BYTES: usize = 1 << 20;
+const MAX_IP_NAMES: usize = 16_384;
+const MAX_IP_NAME_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +61,24 @@ pub enum EventKind {
     Dns,
     Connect,
     Packet,
+    /// A multicast group join or source filter (the address is the group).
+    Multicast,
+    /// A packet from outside to the container's network namespace (the address is its source).
+    Inbound,
+    /// A packet the kernel sent for the namespace (a reply, a report), not a socket of the
+    /// container.
+    Boundary,
+    /// An address of an allowed name could not be written to the full allow map: it stays
+    /// refused (fail closed) and the query got SERVFAIL.
+    #[serde(rename = "allow_map_full")]
+    AllowMapFull,
+}
+
+impl EventKind {
+    /// A small tag for the rate limit's per-(process, kind) buckets.
+    fn tag(self) -> u8 {
+        self as u8
+    }
 }
 
 /// One line of the event log.
@@ -45,7 +87,10 @@ pub struct LogEvent {
     pub time: String,
     pub container: String,
     pub pid: Option<u32>,
+    /// At most [`cmdline::MAX_CMDLINE_BYTES`]; `cmdline_truncated` says it was cut.
     pub cmdline: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub cmdline_truncated: bool,
     pub comm: Option<String>,
     pub kind: EventKind,
     pub domain: Option<String>,
@@ -76,6 +121,7 @@ impl LogEvent {
             container: container.to_string(),
             pid: None,
             cmdline: None,
+            cmdline_truncated: false,
             comm: None,
             kind,
             domain: None,
@@ -90,6 +136,22 @@ impl LogEvent {
             dropped: vec![],
         }
     }
+
+    pub fn set_cmdline(&mut self, cmdline: Option<Cmdline>) {
+        self.cmdline_truncated = cmdline.as_ref().is_some_and(|c| c.truncated);
+        self.cmdline = cmdline.map(|c| c.text);
+    }
+}
+
+/// The log line written (at most once a second) after lines were suppressed by the rate
+/// limit, so a reader of the log alone knows lines are missing and how many.
+#[derive(Serialize)]
+struct SuppressedNote<'a> {
+    time: String,
+    container: &'a str,
+    kind: &'static str,
+    suppressed: u64,
+    rule: &'static str,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -115,11 +177,15 @@ pub struct DestinationEntry {
     pub count: u64,
     pub pids: BTreeSet<u32>,
     pub cmdlines: BTreeSet<String>,
+    /// One of `cmdlines` was cut at the command-line limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cmdlines_truncated: bool,
     pub first_seen: String,
     pub last_seen: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Totals {
     pub dns_queries: u64,
     pub dns_blocked: u64,
@@ -127,10 +193,21 @@ pub struct Totals {
     pub connects_blocked: u64,
     pub packets_blocked: u64,
     pub would_block: u64,
-    /// Kernel events dropped by the rate limit (counted, never silently lost).
+    /// Kernel events dropped by the kernel-side rate limit or a full ring buffer: not seen by
+    /// the sidecar, so not in any other count here.
     pub events_suppressed: u64,
-    /// Entries not added to the report because of its size caps.
+    /// Events counted in this report whose event-log line was not written because of the
+    /// per-container log rate limit (userspace).
+    pub log_lines_suppressed: u64,
+    /// Domains and blocked destinations not added to the report because its tables were full.
     pub report_overflow: u64,
+    /// Pids, addresses and command lines not listed in an entry because of the per-entry or
+    /// report-wide caps.
+    pub details_not_tracked: u64,
+    /// Times a cache (command lines, names of addresses) was emptied to stay in its budget.
+    pub cache_resets: u64,
+    /// Addresses of allowed names refused because the allow map was full (fail closed).
+    pub allow_map_full: u64,
     pub event_log_errors: u64,
 }
 
@@ -174,12 +251,22 @@ struct DomainStats {
 }
 
 impl DomainStats {
-    fn add_ips(&mut self, ips: &[IpAddr]) {
+    /// Adds the new ones of `ips`, at most `budget` (what the report-wide cap has left) and
+    /// the entry's own cap. Returns (added, left out).
+    fn add_ips(&mut self, ips: &[IpAddr], budget: usize) -> (usize, u64) {
+        let (mut added, mut left_out) = (0, 0);
         for ip in ips {
-            if self.ips.len() < MAX_IPS_PER_ENTRY && !self.ips.contains(ip) {
+            if self.ips.contains(ip) {
+                continue;
+            }
+            if self.ips.len() < MAX_IPS_PER_ENTRY && added < budget {
                 self.ips.push(*ip);
+                added += 1;
+            } else {
+                left_out += 1;
             }
         }
+        (added, left_out)
     }
 
     fn to_entry(&self, domain: &str) -> DomainEntry {
@@ -209,7 +296,10 @@ fn format_micros(micros: i64) -> String {
 pub struct Recorder {
     container: String,
     level: LogLevel,
-    log: Option<File>,
+    log: Option<RotatingLog>,
+    rate_limit: LogRateLimit,
+    /// Lines suppressed since the last note in the log.
+    unnoted_suppressed: u64,
     report_path: PathBuf,
     /// Compact per-domain counters; `DomainEntry` (with strings) is built only for output.
     domains: HashMap<Box<str>, DomainStats>,
@@ -220,39 +310,45 @@ pub struct Recorder {
     mode: String,
     started: String,
     warnings: Vec<String>,
+    warnings_dropped: u64,
+    /// The first address the full allow map refused, for the report's warning.
+    first_allow_map_full: Option<String>,
     dirty: bool,
     /// Which name each allowed address came from, to name the domain of later packets:
     /// per querying process first (two names may share an address), then the latest.
-    ip_names: HashMap<IpAddr, String>,
-    pid_ip_names: HashMap<(u32, IpAddr), String>,
+    ip_names: BoundedCache<IpAddr, Rc<str>>,
+    pid_ip_names: BoundedCache<(u32, IpAddr), Rc<str>>,
     /// cmdline by (pid, socket cookie) for DNS clients: a socket outlives no exec (resolver
     /// sockets are close-on-exec), so the pair names one process image without a /proc stat.
-    socket_cmdlines: HashMap<(u32, u64), String>,
+    socket_cmdlines: BoundedCache<(u32, u64), Cmdline>,
     /// cmdline by (pid, process start time), so a reused pid never gets a stale cmdline.
-    cmdlines: HashMap<(u32, u64), String>,
+    cmdlines: BoundedCache<(u32, u64), Cmdline>,
+    /// What the report's entries list, report-wide (see MAX_REPORT_*).
+    report_ips: usize,
+    report_pids: usize,
+    report_cmdline_bytes: usize,
+}
+
+fn name_bytes(name: &Rc<str>) -> usize {
+    name.len() + 16
 }
 
 impl Recorder {
-    pub fn new(log_dir: &Path, id: &str, level: LogLevel, mode: &str) -> Result<Recorder> {
+    pub fn new(log_dir: &Path, id: &str, level: LogLevel, mode: &str, limits: LogLimits) -> Result<Recorder> {
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating log dir {}", log_dir.display()))?;
         let log = match level {
             LogLevel::None => None,
             _ => {
                 let path = event_log_path(log_dir, id);
-                Some(
-                    OpenOptions::new()
-                        .create(true)
-                        .write(true)
-                        .truncate(true)
-                        .open(&path)
-                        .with_context(|| format!("opening event log {}", path.display()))?,
-                )
+                Some(RotatingLog::create(&path, limits).with_context(|| format!("opening event log {}", path.display()))?)
             }
         };
         let mut recorder = Recorder {
             container: id.to_string(),
             level,
             log,
+            rate_limit: LogRateLimit::new(Instant::now()),
+            unnoted_suppressed: 0,
             report_path: report_path(log_dir, id),
             domains: HashMap::new(),
             rules: HashMap::new(),
@@ -261,11 +357,16 @@ impl Recorder {
             mode: mode.to_string(),
             started: now(),
             warnings: Vec::new(),
+            warnings_dropped: 0,
+            first_allow_map_full: None,
             dirty: true,
-            ip_names: HashMap::new(),
-            pid_ip_names: HashMap::new(),
-            socket_cmdlines: HashMap::new(),
-            cmdlines: HashMap::new(),
+            ip_names: BoundedCache::new(MAX_IP_NAMES, MAX_IP_NAME_BYTES, name_bytes),
+            pid_ip_names: BoundedCache::new(MAX_IP_NAMES, MAX_IP_NAME_BYTES, name_bytes),
+            socket_cmdlines: BoundedCache::new(MAX_CMDLINES, MAX_CMDLINE_CACHE_BYTES, Cmdline::heap_bytes),
+            cmdlines: BoundedCache::new(MAX_CMDLINES, MAX_CMDLINE_CACHE_BYTES, Cmdline::heap_bytes),
+            report_ips: 0,
+            report_pids: 0,
+            report_cmdline_bytes: 0,
         };
         recorder.flush_report()?;
         Ok(recorder)
@@ -275,45 +376,45 @@ impl Recorder {
         &self.container
     }
 
-    /// The command line of `pid`, read from /proc once and cached.
-    pub fn cmdline(&mut self, pid: u32) -> Option<String> {
+    /// The command line of `pid` (cut at the limit), read from /proc once and cached.
+    pub fn cmdline(&mut self, pid: u32) -> Option<Cmdline> {
         let start = process_start_time(pid)?;
         if let Some(cached) = self.cmdlines.get(&(pid, start)) {
             return Some(cached.clone());
         }
-        let text = read_cmdline(pid)?;
-        if self.cmdlines.len() >= MAX_CMDLINES {
-            self.cmdlines.clear();
-        }
-        self.cmdlines.insert((pid, start), text.clone());
-        Some(text)
+        let cmdline = cmdline::read(pid)?;
+        self.cmdlines.insert((pid, start), cmdline.clone());
+        self.note_cache_resets();
+        Some(cmdline)
     }
 
     /// The command line of the process owning a DNS client socket.
-    pub fn socket_cmdline(&mut self, pid: u32, cookie: u64) -> Option<String> {
+    pub fn socket_cmdline(&mut self, pid: u32, cookie: u64) -> Option<Cmdline> {
         if let Some(cached) = self.socket_cmdlines.get(&(pid, cookie)) {
             return Some(cached.clone());
         }
-        let text = read_cmdline(pid)?;
-        if self.socket_cmdlines.len() >= MAX_CMDLINES {
-            self.socket_cmdlines.clear();
-        }
-        self.socket_cmdlines.insert((pid, cookie), text.clone());
-        Some(text)
+        let cmdline = cmdline::read(pid)?;
+        self.socket_cmdlines.insert((pid, cookie), cmdline.clone());
+        self.note_cache_resets();
+        Some(cmdline)
     }
 
     pub fn remember_answer(&mut self, pid: Option<u32>, domain: &str, ips: &[IpAddr]) {
-        if self.ip_names.len() + ips.len() > MAX_IP_NAMES {
-            self.ip_names.clear();
-        }
-        if self.pid_ip_names.len() + ips.len() > MAX_IP_NAMES {
-            self.pid_ip_names.clear();
-        }
+        let name: Rc<str> = Rc::from(domain);
         for ip in ips {
-            self.ip_names.insert(*ip, domain.to_string());
+            self.ip_names.insert(*ip, name.clone());
             if let Some(pid) = pid {
-                self.pid_ip_names.insert((pid, *ip), domain.to_string());
+                self.pid_ip_names.insert((pid, *ip), name.clone());
             }
+        }
+        self.note_cache_resets();
+    }
+
+    fn note_cache_resets(&mut self) {
+        let resets = self.cmdlines.resets + self.socket_cmdlines.resets + self.ip_names.resets + self.pid_ip_names.resets;
+        if resets != self.totals.cache_resets {
+            self.totals.cache_resets = resets;
+            self.dirty = true;
         }
     }
 
@@ -321,11 +422,19 @@ impl Recorder {
     pub fn domain_of(&self, pid: Option<u32>, ip: &IpAddr) -> Option<String> {
         pid.and_then(|p| self.pid_ip_names.get(&(p, *ip)))
             .or_else(|| self.ip_names.get(ip))
-            .cloned()
+            .map(|name| name.to_string())
     }
 
+    /// A warning for the report (each text once; at most MAX_WARNINGS, the rest counted).
     pub fn add_warning(&mut self, warning: String) {
-        self.warnings.push(warning);
+        if self.warnings.contains(&warning) {
+            return;
+        }
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.warnings_dropped += 1;
+        } else {
+            self.warnings.push(warning);
+        }
         self.dirty = true;
     }
 
@@ -339,6 +448,14 @@ impl Recorder {
     pub fn record(&mut self, event: LogEvent) {
         self.dirty = true;
         match event.kind {
+            EventKind::AllowMapFull => {
+                self.totals.allow_map_full += 1;
+                if self.first_allow_map_full.is_none() {
+                    let ip = event.ip.map(|ip| ip.to_string()).unwrap_or_default();
+                    self.first_allow_map_full =
+                        Some(format!("{} -> {ip} at {}", event.domain.as_deref().unwrap_or("-"), event.time));
+                }
+            }
             EventKind::Dns => {
                 self.totals.dns_queries += 1;
                 match event.verdict {
@@ -348,7 +465,7 @@ impl Recorder {
                 }
                 self.add_domain(&event);
             }
-            EventKind::Connect | EventKind::Packet => {
+            EventKind::Connect | EventKind::Packet | EventKind::Multicast | EventKind::Inbound | EventKind::Boundary => {
                 match (event.kind, event.verdict) {
                     (_, EventVerdict::WouldBlock) => self.totals.would_block += 1,
                     (EventKind::Connect, EventVerdict::Blocked) => self.totals.connects_blocked += 1,
@@ -371,15 +488,41 @@ impl Recorder {
             LogLevel::Blocked => event.verdict != EventVerdict::Allowed,
             LogLevel::All => true,
         };
-        if wanted {
-            if let Some(log) = self.log.as_mut() {
-                let line = serde_json::to_string(&event).unwrap_or_default();
-                if writeln!(log, "{line}").is_err() {
-                    // A full disk must not stop the firewall; the loss is counted in the report.
-                    self.totals.event_log_errors += 1;
-                }
+        if wanted && self.log.is_some() {
+            if self.rate_limit.allow(event.pid, event.kind.tag(), Instant::now()) {
+                let line = serde_json::to_vec(&event).unwrap_or_default();
+                self.write_line(&line);
+            } else {
+                self.totals.log_lines_suppressed += 1;
+                self.unnoted_suppressed += 1;
             }
         }
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        if let Some(log) = self.log.as_mut() {
+            if log.write_line(line).is_err() {
+                // A full disk must not stop the firewall; the loss is counted in the report.
+                self.totals.event_log_errors += 1;
+            }
+        }
+    }
+
+    /// Writes a `log_suppressed` line if lines were suppressed since the last one (called
+    /// once a second and at exit, so these notes are rate limited too).
+    pub fn note_suppressed(&mut self) {
+        if self.unnoted_suppressed == 0 {
+            return;
+        }
+        let note = SuppressedNote {
+            time: now(),
+            container: &self.container,
+            kind: "log_suppressed",
+            suppressed: std::mem::take(&mut self.unnoted_suppressed),
+            rule: "event log rate limit (per process and kind, and per container); every event is still counted in the report",
+        };
+        let line = serde_json::to_vec(&note).unwrap_or_default();
+        self.write_line(&line);
     }
 
     fn intern_rule(&mut self, rule: &str) -> Rc<str> {
@@ -417,10 +560,17 @@ impl Recorder {
             entry.verdict = event.verdict;
             entry.rule = rule;
         }
-        entry.add_ips(&event.answers);
+        let (added, left_out) = entry.add_ips(&event.answers, MAX_REPORT_IPS - self.report_ips);
+        self.report_ips += added;
+        self.totals.details_not_tracked += left_out;
         if let Some(pid) = event.pid {
-            if entry.pids.len() < MAX_PIDS_PER_ENTRY && !entry.pids.contains(&pid) {
-                entry.pids.push(pid);
+            if !entry.pids.contains(&pid) {
+                if entry.pids.len() < MAX_PIDS_PER_ENTRY && self.report_pids < MAX_REPORT_PIDS {
+                    entry.pids.push(pid);
+                    self.report_pids += 1;
+                } else {
+                    self.totals.details_not_tracked += 1;
+                }
             }
         }
         entry.last_seen = now;
@@ -428,7 +578,9 @@ impl Recorder {
 
     fn add_domain_contact(&mut self, event: &LogEvent) {
         if let Some(entry) = event.domain.as_deref().and_then(|d| self.domains.get_mut(d)) {
-            entry.add_ips(&event.answers);
+            let (added, left_out) = entry.add_ips(&event.answers, MAX_REPORT_IPS - self.report_ips);
+            self.report_ips += added;
+            self.totals.details_not_tracked += left_out;
             entry.last_seen = micros_now();
         }
     }
@@ -453,13 +605,26 @@ impl Recorder {
             entry.domain = event.domain.clone();
         }
         if let Some(pid) = event.pid {
-            if entry.pids.len() < MAX_PIDS_PER_ENTRY {
-                entry.pids.insert(pid);
+            if !entry.pids.contains(&pid) {
+                if entry.pids.len() < MAX_PIDS_PER_ENTRY && self.report_pids < MAX_REPORT_PIDS {
+                    entry.pids.insert(pid);
+                    self.report_pids += 1;
+                } else {
+                    self.totals.details_not_tracked += 1;
+                }
             }
         }
         if let Some(cmdline) = &event.cmdline {
-            if entry.cmdlines.len() < MAX_PIDS_PER_ENTRY {
-                entry.cmdlines.insert(cmdline.clone());
+            if !entry.cmdlines.contains(cmdline) {
+                if entry.cmdlines.len() < MAX_CMDLINES_PER_ENTRY
+                    && self.report_cmdline_bytes + cmdline.len() <= MAX_REPORT_CMDLINE_BYTES
+                {
+                    entry.cmdlines.insert(cmdline.clone());
+                    entry.cmdlines_truncated |= event.cmdline_truncated;
+                    self.report_cmdline_bytes += cmdline.len();
+                } else {
+                    self.totals.details_not_tracked += 1;
+                }
             }
         }
         entry.last_seen = event.time.clone();
@@ -479,8 +644,23 @@ impl Recorder {
             },
             blocked_destinations: self.destinations.values().cloned().collect(),
             totals: self.totals.clone(),
-            warnings: self.warnings.clone(),
+            warnings: self.report_warnings(),
         }
+    }
+
+    fn report_warnings(&self) -> Vec<String> {
+        let mut warnings = self.warnings.clone();
+        if let Some(first) = &self.first_allow_map_full {
+            warnings.push(format!(
+                "the allow map was full: {} addresses of allowed names were not allowed (fail closed: \
+                 their queries got SERVFAIL; allow_map_full events in the log); first: {first}",
+                self.totals.allow_map_full
+            ));
+        }
+        if self.warnings_dropped > 0 {
+            warnings.push(format!("{} more warnings not kept", self.warnings_dropped));
+        }
+        warnings
     }
 
     /// Writes the report if anything changed since the last write (atomic rename).
@@ -492,8 +672,14 @@ impl Recorder {
             return Ok(());
         }
         let tmp = self.report_path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.report())?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        // Streamed to the file: the report is never held a second time as text.
+        (|| -> Result<()> {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            serde_json::to_writer_pretty(&mut out, &self.report())?;
+            out.flush()?;
+            Ok(())
+        })()
+        .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.report_path).with_context(|| format!("writing {}", self.report_path.display()))?;
         self.dirty = false;
         Ok(())
@@ -505,20 +691,6 @@ impl Recorder {
         self.dirty = true;
         self.flush_report()
     }
-}
-
-/// /proc/<pid>/cmdline with the NULs between arguments as spaces.
-pub fn read_cmdline(pid: u32) -> Option<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|raw| argv_to_cmdline(&raw))
-}
-
-/// /proc/<pid>/cmdline's NUL-separated argv as one line.
-pub fn argv_to_cmdline(raw: &[u8]) -> String {
-    raw.split(|b| *b == 0)
-        .filter(|part| !part.is_empty())
-        .map(|part| String::from_utf8_lossy(part).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Start time of a live process (field 22 of /proc/<pid>/stat), which tells reused pids
@@ -573,8 +745,15 @@ pub fn render_table(report: &Report) -> String {
     }
     let t = &report.totals;
     out.push_str(&format!(
-        "\ntotals: {} DNS queries ({} blocked, {} would block), {} connects blocked, {} packets blocked, {} would block, {} events suppressed by rate limit\n",
-        t.dns_queries, t.dns_blocked, t.dns_would_block, t.connects_blocked, t.packets_blocked, t.would_block, t.events_suppressed
+        "\ntotals: {} DNS queries ({} blocked, {} would block), {} connects blocked, {} packets blocked, {} would block, {} events suppressed by the kernel's rate limit, {} log lines suppressed by the log's rate limit\n",
+        t.dns_queries,
+        t.dns_blocked,
+        t.dns_would_block,
+        t.connects_blocked,
+        t.packets_blocked,
+        t.would_block,
+        t.events_suppressed,
+        t.log_lines_suppressed
     ));
     out
 }
@@ -612,7 +791,7 @@ mod tests {
     #[test]
     fn log_level_filters_lines_and_report_counts_everything() {
         let dir = std::env::temp_dir().join(format!("cgfw-rec-{}", std::process::id()));
-        let mut rec = Recorder::new(&dir, "c1", LogLevel::Blocked, "enforce").unwrap();
+        let mut rec = Recorder::new(&dir, "c1", LogLevel::Blocked, "enforce", LogLimits::default()).unwrap();
         rec.record(event(EventKind::Dns, EventVerdict::Allowed, Some("allowed.test"), None));
         rec.record(event(EventKind::Dns, EventVerdict::Blocked, Some("github.com"), None));
         rec.record(event(EventKind::Connect, EventVerdict::Blocked, None, Some("198.18.0.20")));
@@ -631,12 +810,74 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_is_counted_in_full_while_the_log_and_the_report_stay_bounded() {
+        let dir = std::env::temp_dir().join(format!("cgfw-rec4-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c4", LogLevel::Blocked, "enforce", LogLimits::default()).unwrap();
+        let long = Cmdline::new("x".repeat(5000), false);
+        for i in 0..20_000u32 {
+            let mut e = event(EventKind::Dns, EventVerdict::Blocked, Some(&format!("f{i}.flood.test")), None);
+            e.pid = Some(100 + i % 7);
+            e.set_cmdline(Some(long.clone()));
+            rec.record(e);
+            let mut e = event(EventKind::Connect, EventVerdict::Blocked, None, Some(&format!("198.18.{}.{}", i / 256 % 256, i % 256)));
+            e.cmdline = Some(format!("{}{i}", "y".repeat(1000)));
+            rec.record(e);
+        }
+        rec.note_suppressed();
+        rec.flush_report().unwrap();
+        let report: Report = serde_json::from_slice(&std::fs::read(report_path(&dir, "c4")).unwrap()).unwrap();
+        let t = &report.totals;
+        // Every event counted; what the bounds left out counted too.
+        assert_eq!((t.dns_blocked, t.connects_blocked), (20_000, 20_000));
+        assert_eq!(report.domains.len(), MAX_REPORT_DOMAINS);
+        assert_eq!(report.blocked_destinations.len(), MAX_REPORT_DESTINATIONS);
+        assert_eq!(t.report_overflow, 2 * 20_000 - (MAX_REPORT_DOMAINS + MAX_REPORT_DESTINATIONS) as u64);
+        let cmdline_bytes: usize = report.blocked_destinations.iter().flat_map(|d| d.cmdlines.iter()).map(|c| c.len()).sum();
+        assert!(cmdline_bytes <= MAX_REPORT_CMDLINE_BYTES, "{cmdline_bytes}");
+        assert!(t.details_not_tracked > 0, "the report-wide command-line budget was reached");
+        // The log (well under its cap here: rotation has tests of its own): rate limited per
+        // process (7 DNS clients and one connecting process, 100 lines each at once), the
+        // rest counted, command lines cut and marked, and the suppression noted in it.
+        let log = std::fs::read_to_string(event_log_path(&dir, "c4")).unwrap();
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let events = lines.iter().filter(|l| l["kind"] != "log_suppressed").count() as u64;
+        // (At least the bursts; the buckets refill a little while the loop runs.)
+        assert!((8 * super::super::ratelimit::SOURCE_BURST as u64..2000).contains(&events), "{events}");
+        assert_eq!(t.log_lines_suppressed + events, 40_000);
+        assert!(lines.iter().all(|l| l["cmdline"].as_str().map_or(true, |c| c.len() <= cmdline::MAX_CMDLINE_BYTES)));
+        assert!(lines.iter().any(|l| l["cmdline_truncated"] == true));
+        let note = lines.iter().find(|l| l["kind"] == "log_suppressed").expect("a log_suppressed note");
+        assert_eq!(note["suppressed"], t.log_lines_suppressed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_allow_map_is_one_warning_with_a_count() {
+        let dir = std::env::temp_dir().join(format!("cgfw-rec5-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c5", LogLevel::Blocked, "enforce", LogLimits::default()).unwrap();
+        for _ in 0..3 {
+            rec.record(event(EventKind::AllowMapFull, EventVerdict::Blocked, Some("allowed.test"), Some("198.18.0.10")));
+        }
+        rec.add_warning("something else".into());
+        rec.add_warning("something else".into());
+        rec.flush_report().unwrap();
+        let report: Report = serde_json::from_slice(&std::fs::read(report_path(&dir, "c5")).unwrap()).unwrap();
+        assert_eq!(report.totals.allow_map_full, 3);
+        assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+        let w = report.warnings.iter().find(|w| w.contains("allow map")).unwrap();
+        assert!(w.contains("3 addresses") && w.contains("allowed.test -> 198.18.0.10"), "{w}");
+        let log = std::fs::read_to_string(event_log_path(&dir, "c5")).unwrap();
+        assert_eq!(log.lines().filter(|l| l.contains("\"kind\":\"allow_map_full\"")).count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_asked_for_report_is_a_new_file_even_when_nothing_changed() {
         // `cgfw-runc report` waits for the report's inode to change; the periodic flush skips
         // an unchanged report, the asked-for rewrite must not.
         use std::os::unix::fs::MetadataExt;
         let dir = std::env::temp_dir().join(format!("cgfw-rec3-{}", std::process::id()));
-        let mut rec = Recorder::new(&dir, "c3", LogLevel::None, "enforce").unwrap();
+        let mut rec = Recorder::new(&dir, "c3", LogLevel::None, "enforce", LogLimits::default()).unwrap();
         let inode = || std::fs::metadata(report_path(&dir, "c3")).unwrap().ino();
         let first = inode();
         rec.flush_report().unwrap();
@@ -650,10 +891,10 @@ mod tests {
     fn own_cmdline_and_start_time_are_read() {
         let mut rec_dir = std::env::temp_dir();
         rec_dir.push(format!("cgfw-rec2-{}", std::process::id()));
-        let mut rec = Recorder::new(&rec_dir, "c2", LogLevel::None, "audit").unwrap();
+        let mut rec = Recorder::new(&rec_dir, "c2", LogLevel::None, "audit", LogLimits::default()).unwrap();
         let me = std::process::id();
         assert!(process_start_time(me).is_some());
-        assert!(rec.cmdline(me).unwrap().len() > 0);
+        assert!(!rec.cmdline(me).unwrap().text.is_empty());
         assert!(!event_log_path(&rec_dir, "c2").exists());
         std::fs::remove_dir_all(&rec_dir).unwrap();
     }

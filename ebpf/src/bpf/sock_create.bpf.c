@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * cgroup/sock_create: mark every socket a process of the cgroup creates.
+ *
+ * Kernel contract: runs in inet_create()/inet6_create() for sockets created by socket(2)
+ * (kern == 0) by a task of the cgroup or below it; never for the kernel's own sockets
+ * (inet_ctl_sock_create: neighbour discovery, MLD, TCP resets, ICMP). Return 1 keeps the
+ * socket. bpf_sk_storage_get() with F_CREATE attaches the mark to the socket itself: it lives
+ * and dies with it, costs nothing to look up, and cannot be forged or cleared from userspace.
+ *
+ * Why: the namespace's kernel sockets belong to the cgroup of whoever created the network
+ * namespace. When that is this cgroup, the egress filter sees the kernel's own neighbour
+ * discovery and must let it through; a user's raw ICMPv6 socket sending the same message
+ * types must not get that exemption (skb.bpf.c, rule 1). The mark tells them apart.
+ */
+#include "cgfw.h"
+
+SEC("cgroup/sock_create")
+int cgfw_sock_create(struct bpf_sock *sk)
+{
+	bpf_sk_storage_get(&cgfw_user_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	return 1;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * tc (TCX) ingress and egress on the network namespace's interfaces: the firewall at the
+ * namespace's boundary.
+ *
+ * Why: the cgroup hooks see only what the container's own sockets send. The kernel answers on
+ * the namespace's behalf from its own control sockets (ICMP echo replies and errors, TCP
+ * resets, IGMP/MLD reports), and those replies carry data the container chose: a forbidden
+ * host probing ports learns one bit per port (RST or not), an echo reply carries the
+ * payload back. Only a filter on the interface sees them.
+ *
+ * Kernel contract: TCX programs (6.6+) attached with a BPF link to an interface of the
+ * container's network namespace; they run for every packet the interface sends (egress, after
+ * the IP stack and cgroup_skb/egress) or receives (ingress, before the IP stack: replies are
+ * generated after this point). The packet starts at the link-layer header; packet.h reads from
+ * the network header. Return TCX_NEXT (-1) to leave the packet to the next program (other
+ * containers' filters on a shared namespace, a CNI plugin's) or to the stack, TCX_DROP (2) to
+ * drop it. Nothing here rewrites packets.
+ *
+ * Egress: a packet a socket of this cgroup (or below) sent was decided by cgroup_skb/egress
+ * already: next. A socket of another cgroup (another container of the same pod, which has its
+ * own filter; a process an administrator started in the namespace; the DNS sidecar) is not
+ * ours to decide: next. Everything else (no socket, or the kernel's per-CPU control sockets in
+ * the root cgroup) is the kernel speaking for the namespace, and is decided like the
+ * container's own packets: source must be one of the namespace's addresses, destination not
+ * loopback, destination allowed by the policy. Exempt: ND/MLD from the namespace's own or the
+ * unspecified address (link traffic the kernel needs for its addresses; its content is the
+ * kernel's, and a solicited advertisement goes to the soliciting neighbour, global or not), IGMP (reports for groups the kernel or an allowed join
+ * chose: sockopt.bpf.c refuses every other join), and the proxy's queries to its upstream
+ * resolvers on port 53 (the sidecar may run in the root cgroup).
+ *
+ * Ingress: a packet from a source the policy does not allow is dropped before the stack sees
+ * it, so nothing answers it: no RST from a closed port, no SYN-ACK from an open one, no echo
+ * reply, no port unreachable. Exempt: ND/MLD and IGMP (the link), ICMP errors (no host ever
+ * replies to one), DNS answers from the upstream resolvers, fragments other than the first
+ * (the stack cannot use them without the first, which is decided like any packet; only a
+ * datagram whose first fragment arrived makes the kernel answer, RFC 792/8200 reassembly
+ * timeouts), and packets for a socket that no process of this cgroup created (found with a
+ * socket lookup: another container of the pod, or the sidecar, decides those).
+ *
+ * With several firewalled containers in one namespace (a pod), each attaches its own pair:
+ * what the kernel sends or receives for no socket in particular must pass every container's
+ * policy (pod annotations give every container the same one); each container's own traffic
+ * is decided by its own policy only.
+ */
+#include "cgfw.h"
+#include "packet.h"
+
+#define CGFW_TCX_NEXT -1
+#define CGFW_TCX_DROP 2
+#define CGFW_ROOT_CGROUP_ID 1 /* the cgroup2 root's kernfs id */
+#define CGFW_IPPROTO_IGMP 2
+
+static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, struct __sk_buff *skb, const struct cgfw_pkt *p,
+					   __u8 kind, __u8 reason, int inbound)
+{
+	struct cgfw_event e = {};
+	e.cgroup_id = cfg->cgroup_id;
+	if (inbound)
+		cgfw_event_from_pkt(&e, p, p->saddr, p->sport);
+	else
+		cgfw_event_from_pkt(&e, p, p->daddr, p->dport);
+	e.kind = kind;
+	e.verdict = cgfw_verdict(cfg, 0);
+	e.reason = reason;
+	cgfw_emit(cfg, &e);
+	return cfg->mode == CGFW_MODE_AUDIT ? CGFW_TCX_NEXT : CGFW_TCX_DROP;
+}
+
+static __always_inline int cgfw_is_upstream_dns(const struct cgfw_pkt *p, const __u8 addr[16], __u16 port)
+{
+	return p->has_ports && port == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) &&
+	       bpf_map_lookup_elem(&cgfw_upstream, addr) != 0;
+}
+
+SEC("classifier")
+int cgfw_tc_egress(struct __sk_buff *skb)
+{
+	struct cgfw_config *cfg = cgfw_cfg();
+	struct cgfw_pkt p;
+	__u64 sock_cgroup;
+	int parsed, allowed;
+	__u8 reason;
+
+	if (!cfg)
+		return CGFW_TCX_DROP;
+	parsed = cgfw_parse(skb, &p);
+	if (parsed == 0)
+		return CGFW_TCX_NEXT; /* ARP and other link protocols */
+	sock_cgroup = bpf_skb_cgroup_id(skb);
+	if (sock_cgroup && cfg->cgroup_id &&
+	    (bpf_skb_ancestor_cgroup_id(skb, cfg->cgroup_level) == cfg->cgroup_id ||
+	     sock_cgroup != CGFW_ROOT_CGROUP_ID))
+		return CGFW_TCX_NEXT; /* ours (decided by cgroup_skb/egress) or another cgroup's */
+	if (parsed < 0)
+		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
+
+	if (cgfw_is_link_icmp6(&p) && (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
+		return CGFW_TCX_NEXT;
+	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP && cgfw_is_own(p.saddr))
+		return CGFW_TCX_NEXT;
+	if (cgfw_is_upstream_dns(&p, p.daddr, p.dport))
+		return CGFW_TCX_NEXT;
+	if (cgfw_is_loopback(p.daddr))
+		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_LOOPBACK_OFF_LO, 0);
+	if (!cgfw_is_own(p.saddr))
+		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_SPOOFED_SOURCE, 0);
+	reason = cgfw_decide(p.daddr, cfg, &allowed);
+	if (allowed)
+		return CGFW_TCX_NEXT;
+	return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, reason, 0);
+}
+
+/* The socket a TCP/UDP packet is for, if one a process of this cgroup did not create (the
+ * mark of sock_create.bpf.c; sockets of another cgroup never carry it): then it is not ours.
+ * (bpf_sk_cgroup_id() is not available to tc programs; the mark is, and says the same.) */
+static __always_inline int cgfw_for_other_cgroup(struct __sk_buff *skb, struct cgfw_config *cfg,
+						 const struct cgfw_pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 size;
+	int other = 0;
+
+	if (!p->has_ports)
+		return 0;
+	if (p->family == AF_INET) {
+		__builtin_memcpy(&t.ipv4.saddr, p->saddr + 12, 4);
+		__builtin_memcpy(&t.ipv4.daddr, p->daddr + 12, 4);
+		t.ipv4.sport = bpf_htons(p->sport);
+		t.ipv4.dport = bpf_htons(p->dport);
+		size = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, p->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->daddr, 16);
+		t.ipv6.sport = bpf_htons(p->sport);
+		t.ipv6.dport = bpf_htons(p->dport);
+		size = sizeof(t.ipv6);
+	}
+	if (p->proto == IPPROTO_TCP)
+		sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
+	else if (p->proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
+	else
+		return 0;
+	if (!sk)
+		return 0;
+	other = bpf_sk_storage_get(&cgfw_user_sock, sk, 0, 0) == 0;
+	bpf_sk_release(sk);
+	return other;
+}
+
+SEC("classifier")
+int cgfw_tc_ingress(struct __sk_buff *skb)
+{
+	struct cgfw_config *cfg = cgfw_cfg();
+	struct cgfw_pkt p;
+	int parsed, allowed;
+	__u8 reason;
+
+	if (!cfg)
+		return CGFW_TCX_DROP;
+	parsed = cgfw_parse(skb, &p);
+	if (parsed == 0)
+		return CGFW_TCX_NEXT;
+	if (parsed < 0)
+		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, CGFW_REASON_DEFAULT_DENY, 1);
+	if (cgfw_is_link_icmp6(&p))
+		return CGFW_TCX_NEXT;
+	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP)
+		return CGFW_TCX_NEXT;
+	if (cgfw_is_icmp_error(&p))
+		return CGFW_TCX_NEXT;
+	if (p.later_fragment)
+		return CGFW_TCX_NEXT;
+	if (cgfw_is_upstream_dns(&p, p.saddr, p.sport))
+		return CGFW_TCX_NEXT;
+	if (cgfw_is_loopback(p.saddr))
+		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, CGFW_REASON_LOOPBACK_OFF_LO, 1);
+	reason = cgfw_decide(p.saddr, cfg, &allowed);
+	if (allowed)
+		return CGFW_TCX_NEXT;
+	if (cgfw_for_other_cgroup(skb, cfg, &p))
+		return CGFW_TCX_NEXT;
+	return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, reason, 1);
+}
