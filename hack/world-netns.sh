@@ -3,6 +3,10 @@
 #
 #   world-netns.sh up NAME        build it (tears down a previous NAME first)
 #   world-netns.sh down NAME      tear it down; idempotent, also when half set up
+#   world-netns.sh add-client NAME N       another client netns NAME-cN (N 2..9), its own veth
+#                                          wN/c0 to the world: 198.18.1N.100/24 fd00:cf:1N::100/64
+#                                          (for more than 63 firewalled containers: each netns
+#                                          carries at most 63 boundary filters, a TCX limit)
 #   world-netns.sh exec NAME CMD...        run CMD in the client netns NAME-c
 #   world-netns.sh world-exec NAME CMD...  run CMD in the world netns NAME
 #   world-netns.sh env NAME       print shell variables describing the topology
@@ -78,6 +82,11 @@ down() {
 			[[ $pid =~ ^[0-9]+$ ]] && kill "$pid" 2>/dev/null || true
 		done
 	fi
+	local extra
+	for extra in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^$name-c[2-9]\$" || true); do
+		kill_netns_pids "$extra"
+		ip netns del "$extra" 2>/dev/null || true
+	done
 	kill_netns_pids "$name-c"
 	kill_netns_pids "$name"
 	ip netns del "$name-c" 2>/dev/null || true
@@ -169,6 +178,35 @@ up() {
 	echo "world-netns: $name up (client netns /run/netns/$name-c, DNS $DNS4 / $DNS6)"
 }
 
+add_client() {
+	local name=$1 n=$2 cn="$1-c$2"
+	[[ $n =~ ^[2-9]$ ]] || die "add-client: N must be 2..9"
+	[ -e "/run/netns/$name" ] || die "world $name is not up"
+	[ ! -e "/run/netns/$cn" ] || die "client $cn exists"
+	ip netns add "$cn"
+	ip netns exec "$cn" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	ip netns exec "$cn" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+	ip -n "$cn" link set lo up
+	ip -n "$name" link add "w$n" type veth peer name c0 netns "$cn"
+	ip -n "$name" addr add "198.18.1$n.1/24" dev "w$n"
+	ip -n "$name" addr add "fd00:cf:1$n::1/64" dev "w$n" nodad
+	ip -n "$name" link set "w$n" up
+	ip -n "$cn" addr add "198.18.1$n.100/24" dev c0
+	ip -n "$cn" addr add "fd00:cf:1$n::100/64" dev c0 nodad
+	ip -n "$cn" link set c0 up
+	ip -n "$cn" route add default via "198.18.1$n.1" dev c0
+	ip -n "$cn" -6 route add default via "fd00:cf:1$n::1" dev c0
+	local i
+	for i in $(seq 1 50); do
+		ip netns exec "$cn" timeout 2 "$BUSYBOX" wget -q -O - "http://198.18.0.10/" 2>/dev/null | grep -q allowed.test && {
+			echo "world-netns: client $cn up"
+			return 0
+		}
+		sleep 0.1
+	done
+	die "client $cn cannot reach the world"
+}
+
 env_() {
 	local name=$1
 	cat <<-EOF
@@ -197,6 +235,7 @@ check_name "$name"
 shift 2
 case "$cmd" in
 up) up "$name" ;;
+add-client) add_client "$name" "${1:-}" ;;
 down) down "$name" ;;
 env) env_ "$name" ;;
 exec)

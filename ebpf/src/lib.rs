@@ -235,6 +235,8 @@ pub enum EbpfError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    #[error("attaching BPF program {program} to interface #{ifindex} of the network namespace ({why}): {source}")]
+    AttachInterface { program: &'static str, ifindex: u32, why: &'static str, #[source] source: io::Error },
     #[error("{} is not a cgroup v2 directory (BPF attaches only to cgroup2)", .0.display())]
     NotCgroup2(PathBuf),
     #[error("opening cgroup {}: {source}", path.display())]
@@ -905,10 +907,15 @@ impl Firewall {
         }
         let mut made = Vec::new();
         for (name, attach_type, prog) in &self.tc_programs {
-            let link = sys::link_create(prog.as_fd(), ifindex, *attach_type).map_err(|source| EbpfError::Attach {
-                program: name,
-                cgroup: PathBuf::from(format!("interface #{ifindex} (TCX needs kernel 6.6+)")),
-                source: Box::new(source),
+            let link = sys::link_create(prog.as_fd(), ifindex, *attach_type).map_err(|source| {
+                // bpf_mprog takes a bounded number of programs per interface and direction
+                // (BPF_MPROG_MAX; 63 attached here on 6.18).
+                let why = if source.raw_os_error() == Some(libc::ERANGE) {
+                    "it carries as many TCX programs as the kernel takes per interface (63 on 6.18): no more firewalled containers can share this network namespace"
+                } else {
+                    "TCX needs kernel 6.6+"
+                };
+                EbpfError::AttachInterface { program: name, ifindex, why, source }
             })?;
             if let Some(dir) = &self.pin_dir {
                 let suffix = if *attach_type == sys::BPF_TCX_EGRESS { "egress" } else { "ingress" };

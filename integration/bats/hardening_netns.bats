@@ -343,3 +343,24 @@ blocked_event() {
 	nrt delete --force "$c2"
 	run -0 nrt exec "$c" timeout 8 getconn-musl allowed.test 80
 }
+
+@test "the runtime (so the sidecar) in the root cgroup: the proxy's own upstream queries pass the boundary, names still resolve" {
+	plain_runc && skip "firewall behaviour only"
+	# The boundary filter treats sockets of the root cgroup like the kernel's (its per-CPU
+	# control sockets live there); the sidecar's upstream queries must still pass.
+	local root=/sys/fs/cgroup
+	[ -e "$root/cgroup.procs" ] && [ "$(stat -f -c %T "$root")" = cgroup2fs ] || root=/sys/fs/cgroup/unified
+	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600"
+	(
+		echo "$BASHPID" >"$root/cgroup.procs"
+		nrt create --bundle "$TEST_DIR/b" "$c"
+	) || fail "create from the root cgroup failed"
+	nrt start "$c" || fail "start failed"
+	local sidecar
+	sidecar=$(pgrep -f -- " sidecar $c\$" | head -n1)
+	[ -n "$sidecar" ] || fail "no sidecar"
+	grep -q '^0::/$' "/proc/$sidecar/cgroup" || fail "the sidecar is not in the root cgroup: $(cat "/proc/$sidecar/cgroup")"
+	run -0 nx getconn-musl allowed.test 80
+	[[ $output == *allowed.test* ]] || fail "$output"
+	run -0 nx dnsq tcp "$FW_DNS4" allowed.test
+}
