@@ -17,7 +17,8 @@
 //! exchange that saw a refused message is asked again over TCP (its UDP answer is not used),
 //! and the upstream is asked over TCP only until no message has been refused for
 //! [`TCP_AFTER_REFUSAL`]. A blind TCP injection also has to hit the connection's sequence and
-//! acknowledgement numbers. README.md "DNS upstream" gives the entropy and the measured cost.
+//! acknowledgement numbers. README.md ("DNS proxy: upstream answers that cannot be forged
+//! blind") gives the entropy and the measured cost.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
