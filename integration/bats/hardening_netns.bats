@@ -50,13 +50,18 @@ nspawn() {
 	fi
 }
 
-# sleeper [fwbundle options]: create + start $c (CAP_NET_RAW added) sleeping in the world.
+# start_in BUNDLE ID: create + start ID from BUNDLE, wait until it runs.
+start_in() {
+	nrt create --bundle "$1" "$2" || fail "create $2 failed"
+	nrt start "$2" || fail "start $2 failed"
+	wait_status "$2" running 10
+}
+
+# sleeper [fwbundle options]: $c (CAP_NET_RAW added) sleeping in the world.
 sleeper() {
 	fwbundle "$TEST_DIR/b" "$@" --args "sleep 600"
 	add_caps "$TEST_DIR/b" CAP_NET_RAW
-	nrt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
-	nrt start "$c" || fail "start failed"
-	wait_status "$c" running 10
+	start_in "$TEST_DIR/b" "$c"
 }
 
 # nx CMD...: run CMD in $c, bounded.
@@ -152,9 +157,7 @@ blocked_event() {
 
 @test "multicast: joins and source filters whose addresses encode data are refused; no IGMP/MLD report carries them" {
 	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600" # default caps: no CAP_NET_RAW
-	nrt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
-	nrt start "$c" || fail "start failed"
-	wait_status "$c" running 10
+	start_in "$TEST_DIR/b" "$c"
 	local b1=$((RANDOM % 200 + 20)) b2=$((RANDOM % 200 + 20)) g4 s4 g6
 	g4=239.67.$b1.$b2
 	s4=198.71.$b2.$b1
@@ -181,8 +184,7 @@ blocked_event() {
 @test "multicast: a group an allow CIDR covers can be joined" {
 	plain_runc && skip "firewall behaviour only"
 	fwbundle "$TEST_DIR/b" --annotation "cgfw.io/allow=allowed.test,239.255.0.0/16" --args "sleep 600"
-	nrt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
-	nrt start "$c" || fail "start failed"
+	start_in "$TEST_DIR/b" "$c"
 	run -0 nx nsattack join 239.255.1.2
 	run -2 nx nsattack join 239.254.1.2
 }
@@ -259,8 +261,7 @@ blocked_event() {
 @test "probing from an allowed host still gets answers (the boundary filter follows the policy)" {
 	plain_runc && skip "firewall behaviour only"
 	fwbundle "$TEST_DIR/b" --annotation "cgfw.io/allow=allowed.test,$FW_EVIL4/32" --args "sleep 600"
-	nrt create --bundle "$TEST_DIR/b" "$c" || fail "create failed"
-	nrt start "$c" || fail "start failed"
+	start_in "$TEST_DIR/b" "$c"
 	nspawn exec "$c" timeout 10 nsattack listen-tcp :: 7001 8
 	sleep 0.5
 	run -0 "$WORLD" world-exec "$FW_WORLD" "$HD_PY" "$HD_TOOLS_SRC/probe.py" tcp "$FW_EVIL4" "$CLIENT4" 7001 7002
@@ -324,10 +325,8 @@ blocked_event() {
 	c2=$(cid nn2)
 	fwbundle "$TEST_DIR/a" --annotation "$ALLOW" --args "sleep 600"
 	fwbundle "$TEST_DIR/b2" --annotation cgfw.io/allow=github.com --args "sleep 600"
-	nrt create --bundle "$TEST_DIR/a" "$c" || fail "create a"
-	nrt start "$c" || fail "start a"
-	nrt create --bundle "$TEST_DIR/b2" "$c2" || fail "create b"
-	nrt start "$c2" || fail "start b"
+	start_in "$TEST_DIR/a" "$c"
+	start_in "$TEST_DIR/b2" "$c2"
 	# Both boundary filters are on c0: each container's own traffic passes the other's.
 	run -0 nrt exec "$c" timeout 8 getconn-musl allowed.test 80
 	[[ $output == *allowed.test* ]] || fail "a: $output"
@@ -363,4 +362,16 @@ blocked_event() {
 	run -0 nx getconn-musl allowed.test 80
 	[[ $output == *allowed.test* ]] || fail "$output"
 	run -0 nx dnsq tcp "$FW_DNS4" allowed.test
+}
+
+@test "a firewalled container in the runtime's own (host) network namespace is refused: its filter would decide the host's traffic" {
+	plain_runc && skip "firewall behaviour only"
+	# Safe stand-in for the host: the runtime itself runs inside the world's client netns, and
+	# the bundle joins that same netns (a regression would filter only that test netns).
+	fwbundle "$TEST_DIR/b" --annotation "$ALLOW" --args "sleep 600"
+	run nsenter --net="$FW_NETNS" timeout 30 "$RUNTIME" --root "$ROOT" --cgfw-log-dir "$LOGS" create --bundle "$TEST_DIR/b" "$c"
+	[ "$status" -ne 0 ] || fail "created in the runtime's own network namespace"
+	[[ $output == *"shares the host's network namespace"* ]] || fail "$output"
+	[ ! -e "$FW_PIN_ROOT/$c" ] || fail "pins left"
+	[ -z "$(fw_leftovers "$c")" ] || fail "left: $(fw_leftovers "$c")"
 }

@@ -20,31 +20,19 @@ mode, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
 fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
 
 
-def tcp(port):
-    s = socket.socket(fam, socket.SOCK_STREAM)
+def probe(kind, port):
+    """One TCP connect or UDP datagram to DST:PORT from SRC; what came back."""
+    s = socket.socket(fam, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
     s.bind((src, 0))
     s.settimeout(1.0)
     try:
         s.connect((dst, port))
-        return "open"
-    except ConnectionRefusedError:
-        return "refused"
-    except OSError:
-        return "silent"
-    finally:
-        s.close()
-
-
-def udp(port):
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.bind((src, 0))
-    s.connect((dst, port))
-    s.settimeout(1.0)
-    try:
+        if kind == "tcp":
+            return "open"
         s.send(b"probe")
         s.recv(100)
         return "answered"
-    except ConnectionRefusedError:
+    except ConnectionRefusedError:  # RST, or ICMP port unreachable on a connected UDP socket
         return "refused"
     except OSError:
         return "silent"
@@ -81,12 +69,9 @@ def ping():
     return "silent"
 
 
-if mode == "tcp":
+if mode in ("tcp", "udp"):
     for p in sys.argv[4:]:
-        print(p, tcp(int(p)), flush=True)
-elif mode == "udp":
-    for p in sys.argv[4:]:
-        print(p, udp(int(p)), flush=True)
+        print(p, probe(mode, int(p)), flush=True)
 elif mode == "ping":
     print(ping(), flush=True)
 else:

@@ -88,6 +88,25 @@ impl Watcher {
     }
 }
 
+/// Refuses a container that shares the host's network namespace (the runtime's, or init's):
+/// its boundary filter would sit on the host's own interfaces and decide every packet of
+/// every process there by the container's policy. Call before entering `netns`.
+pub fn refuse_host_netns(netns: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let container = id(netns).with_context(|| format!("reading network namespace {}", netns.display()))?;
+    for host in ["/proc/self/ns/net", "/proc/1/ns/net"] {
+        if id(std::path::Path::new(host)).ok() == Some(container) {
+            anyhow::bail!(
+                "the container shares the host's network namespace: a firewalled container needs its own \
+                 (its filter on the namespace's interfaces would decide the host's traffic); do not use \
+                 host networking (podman --network host, hostNetwork: true) with cgfw.io/* annotations"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The addresses of every interface of the calling thread's network namespace.
 pub fn local_addrs() -> Result<Vec<IpAddr>> {
     let mut addrs = Vec::new();

@@ -335,6 +335,7 @@ impl Firewalled {
         // From here on this thread (the runtime's only I/O thread) lives in the container's
         // network namespace: the proxy's sockets, and the upstream sockets it makes per
         // query, belong there. They are outside the container's cgroup, so not redirected.
+        boundary::refuse_host_netns(&place.netns)?;
         crate::netns::enter(&place.netns)?;
         crate::netns::bring_loopback_up()?;
         let (udp, tcp, proxy_v4, proxy_v6) = bind_proxy_sockets()?;
