@@ -53,8 +53,9 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Prepares `request` (a client query that parsed) with `id` and the case of each letter
-    /// of its question name taken from one bit of `random` (bit i of the stream for letter i).
-    /// `fill_random` is asked once for enough random bytes.
+    /// of its question name taken from one random bit (bit i of the bytes `fill_random` gives,
+    /// least significant first, for letter i). `fill_random` is asked once, for as many bytes
+    /// as the letters need, and not at all for a name without letters.
     pub fn new(request: &[u8], id: u16, fill_random: impl FnOnce(&mut [u8])) -> Result<Outgoing, QuestionError> {
         let name_end = question_name_end(request).ok_or(QuestionError::NotPlain)?;
         let question_end = name_end + QUESTION_TAIL;
@@ -108,11 +109,13 @@ impl Outgoing {
         if answer[4..6] != [0, 1] {
             return Err(Refusal::QuestionCount);
         }
-        let sent = &self.wire[HEADER_LEN..self.question_end];
-        let got = &answer[HEADER_LEN..self.question_end];
+        let name_end = self.question_end - QUESTION_TAIL;
+        let (sent, got) = (&self.wire[HEADER_LEN..self.question_end], &answer[HEADER_LEN..self.question_end]);
         if sent == got {
             Ok(())
-        } else if sent.eq_ignore_ascii_case(got) {
+        } else if self.wire[HEADER_LEN..name_end].eq_ignore_ascii_case(&answer[HEADER_LEN..name_end])
+            && self.wire[name_end..self.question_end] == answer[name_end..self.question_end]
+        {
             Err(Refusal::CaseChanged)
         } else {
             Err(Refusal::OtherQuestion)
@@ -217,6 +220,12 @@ mod tests {
         let request = query("a.test.", RecordType::HTTPS);
         let out = Outgoing::new(&request, 1, |b| b.fill(0)).unwrap();
         assert_eq!(Message::from_vec(&out.wire).unwrap().queries[0].query_type, RecordType::HTTPS);
+        // And an answer for type 97 ('a') is another question, not a case change.
+        let mut answer = echo_answer(&out.wire, vec![]);
+        assert_eq!(out.check(&answer), Ok(()));
+        let type_low = 12 + "a.test.".len() + 2;
+        answer[type_low] = b'a';
+        assert_eq!(out.check(&answer), Err(Refusal::OtherQuestion));
     }
 
     #[test]
