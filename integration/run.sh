@@ -46,7 +46,7 @@ else
 	suite "firewall (host cgroups)" bats "${fw_files[@]}"
 	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats integration/bats/hardening_netns.bats
 	# hardening_long.bats skips itself unless CGFW_LONG=1.
-	for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_netns.bats integration/bats/hardening_flood.bats integration/bats/hardening_caps.bats integration/bats/hardening_long.bats; do
+	for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_dns_forge.bats integration/bats/hardening_netns.bats integration/bats/hardening_flood.bats integration/bats/hardening_caps.bats integration/bats/hardening_long.bats; do
 		[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"
 	done
 fi

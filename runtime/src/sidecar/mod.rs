@@ -12,6 +12,7 @@ mod proxy;
 mod ratelimit;
 pub mod recorder;
 mod upstream;
+mod upstream_query;
 
 use std::cell::RefCell;
 use std::fs::File;

@@ -4,7 +4,7 @@
 //! checked, its addresses written to the BPF allow map, and only then is the answer released.
 //! Runs on a single-threaded runtime (`spawn_local`), so shared state is `Rc<RefCell<..>>`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -21,7 +21,8 @@ use tokio::time::timeout;
 
 use super::cmdline::Cmdline;
 use super::dns::{self, Action, QueryError};
-use super::upstream::Upstream;
+use super::upstream::{Exchange, Upstream};
+use super::upstream_query;
 use super::recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
 /// Queries in flight at once; beyond this, clients get SERVFAIL at once (bounded memory:
@@ -53,6 +54,8 @@ pub struct Proxy {
     pub firewall: Rc<Firewall>,
     pub recorder: Rc<RefCell<Recorder>>,
     upstreams: Vec<Upstream>,
+    /// Set once the report carries the warning about refused (suspected forged) answers.
+    warned_refused: Cell<bool>,
     /// What this proxy wrote to the kernel allow map, and until when. Bounded by the map:
     /// an address is added here only once the kernel took it (4096 entries at most).
     allowed: RefCell<HashMap<IpAddr, Instant>>,
@@ -67,6 +70,7 @@ impl Proxy {
             firewall,
             recorder,
             upstreams,
+            warned_refused: Cell::new(false),
             allowed: RefCell::new(HashMap::new()),
             inflight: Semaphore::new(MAX_INFLIGHT),
             tcp_clients: Semaphore::new(MAX_TCP_CLIENTS),
@@ -171,11 +175,14 @@ impl Proxy {
                 if would_block {
                     event.verdict = EventVerdict::WouldBlock;
                 }
-                match self.resolve(&query.message, bytes, &event).await {
-                    Ok(checked) => {
+                let resolved = self.resolve(&query.message, bytes, &event).await;
+                self.warn_once_if_refused();
+                match resolved {
+                    Ok(Resolved { checked, refused }) => {
                         event.answers = checked.addresses.iter().map(|(ip, _)| *ip).collect();
                         event.cnames = checked.chain;
                         event.dropped = checked.dropped;
+                        event.dropped.extend(refused);
                         dns::encode_for_client(&checked.message, udp_limit)
                     }
                     Err(err) => {
@@ -199,9 +206,12 @@ impl Proxy {
     /// bought).
     /// `asker` is the query's event so far (who asked, for which name): a full allow map is
     /// recorded with it.
-    async fn resolve(&self, query: &Message, request: &[u8], asker: &LogEvent) -> Result<dns::CheckedAnswer> {
-        let bytes = self.forward(request).await?;
-        let checked = dns::check_answer(&self.policy, query, &bytes)?;
+    async fn resolve(&self, query: &Message, request: &[u8], asker: &LogEvent) -> Result<Resolved> {
+        let exchange = self.forward(request).await?;
+        let refused = (exchange.refused.total() > 0).then(|| exchange.refused.to_string());
+        let mut checked = dns::check_answer(&self.policy, query, &exchange.answer)?;
+        // The upstream saw (and echoed) the name in random case: the client gets its own.
+        upstream_query::restore_client_case(&mut checked.message, &query.queries[0].name);
         let now = Instant::now();
         for (ip, ttl) in &checked.addresses {
             let lifetime = Duration::from_secs(u64::from((*ttl).clamp(MIN_ALLOW_TTL, MAX_ALLOW_TTL))) + ALLOW_GRACE;
@@ -226,7 +236,22 @@ impl Proxy {
             }
             self.allowed.borrow_mut().insert(*ip, known.map_or(wanted, |k| k.max(wanted)));
         }
-        Ok(checked)
+        Ok(Resolved { checked, refused })
+    }
+
+    /// The first time any upstream refused an answer, a warning in the report (once: a flood
+    /// of forged packets must not grow the report; each query's event says what it refused,
+    /// in "dropped" when answered, in the rule when the upstream failed).
+    fn warn_once_if_refused(&self) {
+        if self.warned_refused.get() || self.upstreams.iter().all(|u| u.refused_so_far() == 0) {
+            return;
+        }
+        self.warned_refused.set(true);
+        self.recorder.borrow_mut().add_warning(
+            "the DNS proxy refused upstream answers whose id or question (sent in random letter \
+             case) did not match the query: suspected forged DNS answers; see the dns events"
+                .into(),
+        );
     }
 
     fn record_allow_map_full(&self, asker: &LogEvent, ip: IpAddr) {
@@ -267,24 +292,25 @@ impl Proxy {
         self.prune_expired(EXPIRED_KEEP);
     }
 
-    async fn forward(&self, request: &[u8]) -> Result<Vec<u8>> {
+    async fn forward(&self, request: &[u8]) -> Result<Exchange> {
         if self.upstreams.is_empty() {
             bail!("no upstream resolver configured (cgfw.io/dns-upstream or resolv.conf)");
         }
         let mut last_err = None;
         for upstream in &self.upstreams {
-            match upstream.exchange_udp(request).await {
-                // Truncated: ask again over TCP for the whole answer.
-                Ok(bytes) if bytes[2] & 0x02 != 0 => match upstream.exchange_tcp(request).await {
-                    Ok(bytes) => return Ok(bytes),
-                    Err(e) => last_err = Some(e),
-                },
-                Ok(bytes) => return Ok(bytes),
+            match upstream.exchange(request).await {
+                Ok(exchange) => return Ok(exchange),
                 Err(e) => last_err = Some(e),
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no upstream answered")))
     }
+}
+
+/// A checked answer, and what was refused on the way to it.
+struct Resolved {
+    checked: dns::CheckedAnswer,
+    refused: Option<String>,
 }
 
 /// The kernel refused a new entry because the map has no room (a preallocated hash map says

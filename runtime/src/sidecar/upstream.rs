@@ -1,156 +1,425 @@
-//! Upstream resolvers, reached from the container's network namespace. UDP goes through a
-//! few long-lived connected sockets per upstream, with queries multiplexed by DNS id: making
-//! a socket per query (socket, connect, epoll add/del, close) cost more than the rest of the
-//! proxy. Each forwarded query gets a fresh random id, unique among those in flight on its
-//! socket, and the client's id is restored on the answer. TCP (for truncated answers) uses a
-//! connection per exchange.
+//! Upstream resolvers, reached from the container's network namespace, where a container that
+//! holds CAP_NET_RAW can send raw packets claiming to come from the resolver and can read
+//! /proc/net/udp. So every UDP query gets its own socket: the kernel picks a random source
+//! port, the socket is connected to the upstream (the kernel delivers only datagrams from the
+//! upstream's address and port), and it is closed after the answer or the timeout; a
+//! long-lived socket would show its port for the proxy's whole life. The query carries a
+//! random id and its question name in random letter case (DNS 0x20, see upstream_query.rs),
+//! and only an answer with that id and that exact question is taken: a forger has to hit
+//! port, id and case while the query is in flight. Anything else that arrives is counted as
+//! refused (suspected forgery) and the query keeps waiting for the real answer until its
+//! timeout: a forged packet cannot cut the exchange short. TCP (for truncated answers) uses a
+//! connection per exchange with the same id and question checks.
+//!
+//! The container sees the port of a socket in flight (/proc/net/udp), so against it the UDP
+//! secret is the id and the case: 16 bits plus one per letter. Every wrong guess that reaches
+//! a socket is refused and counted, so forging shows itself long before it can succeed: an
+//! exchange that saw a refused message is asked again over TCP (its UDP answer is not used),
+//! and the upstream is asked over TCP only until no message has been refused for
+//! [`TCP_AFTER_REFUSAL`]. A blind TCP injection also has to hit the connection's sequence and
+//! acknowledgement numbers. README.md ("DNS proxy: upstream answers that cannot be forged
+//! blind") gives the entropy and the measured cost.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::oneshot;
-use tokio::time::timeout;
+use tokio::time::{timeout_at, Instant};
+
+use super::upstream_query::{Outgoing, Refusal};
 
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
-/// Sockets per upstream: more spread the source ports (harder to spoof) and the id space.
-const SOCKETS_PER_UPSTREAM: usize = 4;
+/// After a refused (suspected forged) message, queries to that upstream go over TCP for this
+/// long, counted from the last refusal.
+pub const TCP_AFTER_REFUSAL: Duration = Duration::from_secs(60);
 /// Largest UDP answer read; anything that fills it is treated as truncated (retried on TCP).
 const UDP_ANSWER_BUFFER: usize = 4096;
 
-type Pending = RefCell<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
-
-struct PooledSocket {
-    socket: Rc<UdpSocket>,
-    pending: Rc<Pending>,
-}
-
 pub struct Upstream {
     addr: SocketAddr,
-    sockets: Vec<PooledSocket>,
-    next: Cell<usize>,
+    /// Messages refused on this upstream's sockets and connections since the start.
+    refused_total: Cell<u64>,
+    /// When the last message was refused: UDP is not used until TCP_AFTER_REFUSAL after it.
+    last_refusal: Cell<Option<Instant>>,
+}
+
+/// An answer taken from the upstream, with the client's id already restored.
+pub struct Exchange {
+    pub answer: Vec<u8>,
+    /// Messages that arrived on the query's socket or connection before the answer and were
+    /// refused (wrong id or question): suspected forged answers.
+    pub refused: Refused,
+}
+
+/// Counts of refused messages, by reason, for one exchange.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Wrong id, not a response, cut short, another question: a blind forger's guesses.
+    pub mismatched: u32,
+    /// The right id and name but not the letter case sent: a forger who guessed the id, or an
+    /// upstream that does not keep the question's case.
+    pub case_changed: u32,
+}
+
+impl Refused {
+    fn note(&mut self, refusal: Refusal) {
+        match refusal {
+            Refusal::CaseChanged => self.case_changed = self.case_changed.saturating_add(1),
+            _ => self.mismatched = self.mismatched.saturating_add(1),
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.mismatched.saturating_add(self.case_changed)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} upstream answers refused (suspected forgery): {} with a wrong id or question, {} with the question's letter case changed",
+            self.total(),
+            self.mismatched,
+            self.case_changed
+        )
+    }
 }
 
 impl Upstream {
-    /// Binds and connects the pool; must run on the (single) runtime thread, which lives in
-    /// the container's network namespace. Spawns one reader task per socket.
+    /// Checks that the upstream has a route from here (the container's network namespace, on
+    /// the runtime thread) by connecting a UDP socket once; the sockets that carry queries are
+    /// made per query.
     pub async fn connect(addr: SocketAddr) -> Result<Upstream> {
-        let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
-        let mut sockets = Vec::with_capacity(SOCKETS_PER_UPSTREAM);
-        for _ in 0..SOCKETS_PER_UPSTREAM {
-            let socket = UdpSocket::bind(bind).await.context("binding an upstream socket")?;
-            socket.connect(addr).await.with_context(|| format!("connecting to upstream {addr}"))?;
-            let socket = Rc::new(socket);
-            let pending: Rc<Pending> = Rc::default();
-            tokio::task::spawn_local(read_answers(socket.clone(), pending.clone()));
-            sockets.push(PooledSocket { socket, pending });
-        }
-        Ok(Upstream { addr, sockets, next: Cell::new(0) })
+        let upstream = Upstream::new(addr);
+        upstream.query_socket()?;
+        Ok(upstream)
     }
 
-    /// One exchange over UDP. The answer comes back with the request's own id.
-    pub async fn exchange_udp(&self, request: &[u8]) -> Result<Vec<u8>> {
-        if request.len() < 12 {
-            bail!("query too short");
-        }
-        let index = self.next.get();
-        self.next.set((index + 1) % self.sockets.len());
-        let pooled = &self.sockets[index];
-        let id = {
-            let pending = pooled.pending.borrow();
-            if pending.len() >= usize::from(u16::MAX) / 2 {
-                bail!("too many queries in flight to {}", self.addr);
-            }
-            let mut id = random_u16();
-            while pending.contains_key(&id) {
-                id = random_u16();
-            }
-            id
-        };
-        let (tx, rx) = oneshot::channel();
-        pooled.pending.borrow_mut().insert(id, tx);
-        let mut wire = request.to_vec();
-        wire[..2].copy_from_slice(&id.to_be_bytes());
-        let result = async {
-            pooled.socket.send(&wire).await.with_context(|| format!("sending to {}", self.addr))?;
-            timeout(UPSTREAM_TIMEOUT, rx)
-                .await
-                .with_context(|| format!("no answer from {} within {UPSTREAM_TIMEOUT:?}", self.addr))?
-                .context("upstream reader stopped")
-        }
-        .await;
-        pooled.pending.borrow_mut().remove(&id);
-        let mut answer = result?;
-        answer[..2].copy_from_slice(&request[..2]);
-        Ok(answer)
+    fn new(addr: SocketAddr) -> Upstream {
+        Upstream { addr, refused_total: Cell::new(0), last_refusal: Cell::new(None) }
     }
 
-    pub async fn exchange_tcp(&self, request: &[u8]) -> Result<Vec<u8>> {
+    /// One exchange: over UDP, then over TCP if the answer was truncated or anything was
+    /// refused on the way; over TCP alone while this upstream is under suspicion.
+    pub async fn exchange(&self, request: &[u8]) -> Result<Exchange> {
+        if self.under_suspicion() {
+            return self.exchange_tcp(request).await;
+        }
+        let udp = self.exchange_udp(request).await?;
+        let truncated = udp.answer[2] & 0x02 != 0;
+        if !truncated && udp.refused.total() == 0 {
+            return Ok(udp);
+        }
+        let mut tcp = self.exchange_tcp(request).await?;
+        tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
+        tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
+        Ok(tcp)
+    }
+
+    fn under_suspicion(&self) -> bool {
+        self.last_refusal.get().is_some_and(|at| at.elapsed() < TCP_AFTER_REFUSAL)
+    }
+
+    pub fn refused_so_far(&self) -> u64 {
+        self.refused_total.get()
+    }
+
+    /// A new UDP socket connected to the upstream, on a port the kernel picks at random when
+    /// `connect` binds it (no separate `bind`: one system call fewer per query).
+    fn query_socket(&self) -> Result<UdpSocket> {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        let family = if self.addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
+        match self.addr {
+            SocketAddr::V4(a) => connect(fd.as_raw_fd(), &SockaddrIn::from(a)),
+            SocketAddr::V6(a) => connect(fd.as_raw_fd(), &SockaddrIn6::from(a)),
+        }
+        .with_context(|| format!("connecting to upstream {}", self.addr))?;
+        UdpSocket::from_std(std::net::UdpSocket::from(fd)).context("registering an upstream socket")
+    }
+
+    /// One exchange over UDP, on a socket of its own. The answer comes back with the
+    /// request's own id (the client's question spelling is restored by the caller, on the
+    /// parsed answer: `upstream_query::restore_client_case`).
+    async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
+        let outgoing = prepare(request)?;
+        let socket = self.query_socket()?;
+        let deadline = Instant::now() + UPSTREAM_TIMEOUT;
+        socket.send(&outgoing.wire).await.with_context(|| format!("sending to {}", self.addr))?;
+        let mut buf = vec![0u8; UDP_ANSWER_BUFFER];
+        let mut refused = Refused::default();
+        loop {
+            let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+                Err(_) => return Err(self.no_answer("", &refused)),
+                // An ICMP error (upstream port closed) or a local error: the exchange ends at
+                // its timeout as before, not on a packet anybody in the namespace can send.
+                Ok(Err(_)) => continue,
+                Ok(Ok(len)) => len,
+            };
+            match outgoing.check(&buf[..len]) {
+                Ok(()) => {
+                    let mut answer = buf[..len].to_vec();
+                    answer[..2].copy_from_slice(&request[..2]);
+                    if len == UDP_ANSWER_BUFFER {
+                        // Possibly cut by our buffer: mark truncated so the caller asks over TCP.
+                        answer[2] |= 0x02;
+                    }
+                    return Ok(self.taken(answer, refused));
+                }
+                Err(refusal) => refused.note(refusal),
+            }
+        }
+    }
+
+    /// One exchange over TCP, on a connection of its own, with the same checks as UDP.
+    async fn exchange_tcp(&self, request: &[u8]) -> Result<Exchange> {
         let addr = self.addr;
+        let outgoing = prepare(request)?;
+        let deadline = Instant::now() + UPSTREAM_TIMEOUT;
+        let mut refused = Refused::default();
         let exchange = async {
             let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
-            let mut framed = (request.len() as u16).to_be_bytes().to_vec();
-            framed.extend_from_slice(request);
+            let mut framed = (outgoing.wire.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&outgoing.wire);
             stream.write_all(&framed).await?;
-            let len = stream.read_u16().await?;
-            let mut bytes = vec![0u8; usize::from(len)];
-            stream.read_exact(&mut bytes).await?;
-            anyhow::Ok(bytes)
+            // A server sends one answer per query; anything before a matching one is refused
+            // and the next message is read, until the deadline.
+            loop {
+                let len = stream.read_u16().await?;
+                let mut bytes = vec![0u8; usize::from(len)];
+                stream.read_exact(&mut bytes).await?;
+                match outgoing.check(&bytes) {
+                    Ok(()) => return anyhow::Ok(bytes),
+                    Err(refusal) => refused.note(refusal),
+                }
+            }
         };
-        timeout(UPSTREAM_TIMEOUT, exchange).await.with_context(|| format!("no TCP answer from {addr}"))?
+        let mut answer = match timeout_at(deadline, exchange).await {
+            Err(_) => return Err(self.no_answer("TCP ", &refused)),
+            Ok(result) => result.with_context(|| format!("TCP exchange with {addr}"))?,
+        };
+        answer[..2].copy_from_slice(&request[..2]);
+        Ok(self.taken(answer, refused))
+    }
+
+    fn taken(&self, answer: Vec<u8>, refused: Refused) -> Exchange {
+        self.count(&refused);
+        if refused.total() > 0 {
+            tracing::warn!("upstream {}: {refused} before the answer", self.addr);
+        }
+        Exchange { answer, refused }
+    }
+
+    fn count(&self, refused: &Refused) {
+        if refused.total() == 0 {
+            return;
+        }
+        self.refused_total.set(self.refused_total.get().saturating_add(u64::from(refused.total())));
+        if !self.under_suspicion() {
+            tracing::warn!("upstream {}: answers refused; asking it over TCP only for {TCP_AFTER_REFUSAL:?}", self.addr);
+        }
+        self.last_refusal.set(Some(Instant::now()));
+    }
+
+    fn no_answer(&self, transport: &str, refused: &Refused) -> anyhow::Error {
+        self.count(refused);
+        let mut message = format!("no {transport}answer from {} within {UPSTREAM_TIMEOUT:?}", self.addr);
+        if refused.total() > 0 {
+            tracing::warn!("upstream {}: {refused}, and no real answer", self.addr);
+            message.push_str(&format!(" ({refused})"));
+            if refused.case_changed > 0 && refused.mismatched == 0 {
+                // Every message had the right id: more likely an upstream that rewrites the
+                // question's case than a forger who guessed the id each time. Say so.
+                message.push_str(
+                    "; the upstream may not preserve the question's letter case, which the proxy requires (DNS 0x20)",
+                );
+            }
+        }
+        anyhow::anyhow!(message)
     }
 }
 
-/// Hands each answer to the query waiting for its id; answers nobody waits for (late, or
-/// spoofed with a guessed id that is not in flight) are dropped.
-async fn read_answers(socket: Rc<UdpSocket>, pending: Rc<Pending>) {
-    let mut buf = vec![0u8; UDP_ANSWER_BUFFER];
-    loop {
-        let Ok(len) = socket.recv(&mut buf).await else {
-            // ICMP errors (upstream port closed) surface here; the waiter times out or retries.
-            tokio::task::yield_now().await;
-            continue;
-        };
-        if len < 12 {
-            continue;
-        }
-        let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let Some(waiter) = pending.borrow_mut().remove(&id) else { continue };
-        let mut answer = buf[..len].to_vec();
-        if len == UDP_ANSWER_BUFFER {
-            // Possibly cut by our buffer: mark truncated so the caller asks over TCP.
-            answer[2] |= 0x02;
-        }
-        let _ = waiter.send(answer);
+/// The query as sent upstream: a random id, the question name's letters in random case.
+fn prepare(request: &[u8]) -> Result<Outgoing> {
+    if request.len() < 12 {
+        bail!("query too short");
     }
+    let mut id = [0u8; 2];
+    fill_random(&mut id);
+    Outgoing::new(request, u16::from_be_bytes(id), fill_random).context("preparing the query for upstream")
 }
 
-/// Random ids from the kernel's CSPRNG, drawn in batches to keep syscalls rare.
-fn random_u16() -> u16 {
+/// Bytes from the kernel's CSPRNG, drawn in batches to keep syscalls rare.
+fn fill_random(out: &mut [u8]) {
+    const BATCH: usize = 512;
     thread_local! {
         static POOL: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
     }
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.1 + 2 > pool.0.len() {
-            let mut bytes = vec![0u8; 512];
-            let mut filled = 0;
-            while filled < bytes.len() {
-                // SAFETY: getrandom into our own buffer.
-                let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
-                if n > 0 {
-                    filled += n as usize;
+        let mut done = 0;
+        while done < out.len() {
+            if pool.1 >= pool.0.len() {
+                let mut bytes = vec![0u8; BATCH];
+                let mut filled = 0;
+                while filled < bytes.len() {
+                    // SAFETY: getrandom into our own buffer.
+                    let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
+                    if n > 0 {
+                        filled += n as usize;
+                    }
                 }
+                *pool = (bytes, 0);
             }
-            *pool = (bytes, 0);
+            let at = pool.1;
+            let take = (out.len() - done).min(pool.0.len() - at);
+            out[done..done + take].copy_from_slice(&pool.0[at..at + take]);
+            // Used bytes are not handed out twice.
+            pool.0[at..at + take].fill(0);
+            pool.1 += take;
+            done += take;
         }
-        let at = pool.1;
-        pool.1 += 2;
-        u16::from_be_bytes([pool.0[at], pool.0[at + 1]])
-    })
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A client query for `name` (type A) with id 0x4242.
+    fn query(name: &str) -> Vec<u8> {
+        let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q
+    }
+
+    /// The upstream's answer to `got`: the same message with QR set (question echoed as is).
+    fn echo(got: &[u8]) -> Vec<u8> {
+        let mut answer = got.to_vec();
+        answer[2] |= 0x80;
+        answer
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_forged_answer_is_refused_the_real_one_taken_and_the_upstream_asked_over_tcp_after() {
+        // A fake upstream on loopback: over UDP it first sends a "forgery" (right id, name in
+        // lower case, as a forger who guessed the id would), then the real echo; TCP echoes.
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = TcpListener::bind(addr).await.unwrap();
+        let tcp_queries = Rc::new(Cell::new(0u32));
+        let local = tokio::task::LocalSet::new();
+        let counter = tcp_queries.clone();
+        local.spawn_local(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let (len, from) = udp.recv_from(&mut buf).await.unwrap();
+                let mut forged = echo(&buf[..len]);
+                forged[12..len - 4].make_ascii_lowercase();
+                udp.send_to(&forged, from).await.unwrap();
+                udp.send_to(&echo(&buf[..len]), from).await.unwrap();
+            }
+        });
+        local.spawn_local(async move {
+            loop {
+                let (mut stream, _) = tcp.accept().await.unwrap();
+                let len = stream.read_u16().await.unwrap();
+                let mut got = vec![0u8; usize::from(len)];
+                stream.read_exact(&mut got).await.unwrap();
+                counter.set(counter.get() + 1);
+                let answer = echo(&got);
+                stream.write_all(&(answer.len() as u16).to_be_bytes()).await.unwrap();
+                stream.write_all(&answer).await.unwrap();
+            }
+        });
+        local
+            .run_until(async {
+                let upstream = Upstream::new(addr);
+                let request = query("www.allowed.test");
+                let first = upstream.exchange(&request).await.unwrap();
+                assert_eq!(first.refused, Refused { mismatched: 0, case_changed: 1 });
+                // The client's id is back; the UDP answer was not used: TCP asked again.
+                assert_eq!(first.answer[..2], request[..2]);
+                assert_eq!(first.answer[12..].to_ascii_lowercase(), request[12..]);
+                assert_eq!(tcp_queries.get(), 1);
+                assert!(upstream.under_suspicion());
+                assert_eq!(upstream.refused_so_far(), 1);
+                // Under suspicion: TCP only (no forgery offered there).
+                let second = upstream.exchange(&request).await.unwrap();
+                assert_eq!(second.refused.total(), 0);
+                assert_eq!(tcp_queries.get(), 2);
+            })
+            .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_refusals_udp_alone_answers() {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let local = tokio::task::LocalSet::new();
+        let ports = Rc::new(RefCell::new(Vec::new()));
+        let seen = ports.clone();
+        local.spawn_local(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let (len, from) = udp.recv_from(&mut buf).await.unwrap();
+                seen.borrow_mut().push(from.port());
+                udp.send_to(&echo(&buf[..len]), from).await.unwrap();
+            }
+        });
+        local
+            .run_until(async {
+                let upstream = Upstream::new(addr);
+                for _ in 0..3 {
+                    let got = upstream.exchange(&query("allowed.test")).await.unwrap();
+                    assert_eq!(got.refused.total(), 0);
+                    assert_eq!(got.answer[..2], [0x42, 0x42]);
+                }
+                assert!(!upstream.under_suspicion());
+            })
+            .await;
+        // A socket per query: three source ports (the kernel picks each at random).
+        let ports = ports.borrow();
+        assert_eq!(ports.len(), 3);
+        assert!(ports[0] != ports[1] || ports[1] != ports[2], "{ports:?}");
+    }
+
+    #[test]
+    fn random_bytes_are_not_repeated_across_draws() {
+        let mut a = [0u8; 300];
+        let mut b = [0u8; 300];
+        fill_random(&mut a);
+        fill_random(&mut b); // crosses a batch boundary
+        assert_ne!(a, b);
+        assert!(a.iter().any(|&x| x != 0) && b.iter().any(|&x| x != 0));
+    }
+
+    #[test]
+    fn refusals_are_counted_by_reason_and_explained() {
+        let mut r = Refused::default();
+        r.note(Refusal::WrongId);
+        r.note(Refusal::CaseChanged);
+        r.note(Refusal::OtherQuestion);
+        assert_eq!(r, Refused { mismatched: 2, case_changed: 1 });
+        assert_eq!(r.total(), 3);
+        assert!(r.to_string().contains("3 upstream answers refused"));
+        let only_case = Refused { mismatched: 0, case_changed: 2 };
+        let err = Upstream::new("198.18.0.2:53".parse().unwrap()).no_answer("", &only_case).to_string();
+        assert!(err.contains("198.18.0.2:53") && err.contains("letter case"), "{err}");
+    }
 }
