@@ -359,7 +359,12 @@ pub fn take_from_runtime(stream: &std::os::unix::net::UnixStream) -> Result<Owne
 /// caps what exec of a setuid or file-capability binary can gain).
 pub fn may_hold_net_raw(caps: Option<&oci_spec::runtime::LinuxCapabilities>) -> bool {
     use oci_spec::runtime::Capability;
-    let Some(caps) = caps else { return false };
+    // No capabilities object, or a missing set, keeps the runtime's own (full) set in
+    // libcontainer: that may hold CAP_NET_RAW.
+    let Some(caps) = caps else { return true };
+    if caps.bounding().is_none() || caps.effective().is_none() || caps.permitted().is_none() {
+        return true;
+    }
     [caps.bounding(), caps.effective(), caps.permitted(), caps.inheritable(), caps.ambient()]
         .into_iter()
         .flatten()
