@@ -3,7 +3,9 @@
 //! - a parsed query has exactly one question and a normalised name (lower case, no trailing dot);
 //! - an invalid name is never forwarded in enforce mode;
 //! - every local answer parses, echoes the id, is a response, and carries no records;
-//! - the UDP limit the client gets is within [512, 65535].
+//! - the UDP limit the client gets is within [512, 65535];
+//! - what goes upstream parses, keeps the id and the question, and carries no additional
+//!   records and no EDNS options.
 #![no_main]
 
 #[allow(dead_code)]
@@ -37,6 +39,18 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(query.name, query.name.to_ascii_lowercase());
             let limit = dns::client_udp_limit(&query.message);
             assert!((dns::CLASSIC_UDP_LIMIT..=65_535).contains(&limit));
+            let upstream = dns::upstream_request(&query.message, data);
+            // (Empty only if the parsed message does not re-encode: then nothing is sent and the
+            // upstream exchange fails as too short: SERVFAIL.)
+            if let std::borrow::Cow::Owned(bytes) = &upstream {
+                if !bytes.is_empty() {
+                    let sent = Message::from_vec(bytes).expect("the upstream request parses");
+                    assert_eq!(sent.metadata.id, query.message.metadata.id);
+                    assert_eq!(sent.queries, query.message.queries);
+                    assert!(sent.additionals.is_empty());
+                    assert!(sent.edns.as_ref().is_none_or(|e| e.options().options.is_empty()));
+                }
+            }
             for policy in policies() {
                 let (action, decision) = dns::decide(policy, &query);
                 if policy.mode() == policy::Mode::Enforce && decision.verdict == policy::Verdict::Block {

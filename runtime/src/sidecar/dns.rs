@@ -55,6 +55,37 @@ pub fn parse_query(bytes: &[u8]) -> Result<Query, QueryError> {
     Ok(Query { message, name, qtype })
 }
 
+/// The bytes to send upstream for a client query: the client's own when it carries nothing but
+/// the header, the question and an option-free EDNS record (the usual query: forwarded as is,
+/// re-encoding costs more than it buys); otherwise a copy with the additional records, any
+/// signature and every EDNS option removed (EDNS kept with its payload size, version and DO
+/// bit). Those sections are the client's to fill with anything: forwarded, they would carry
+/// any data to the upstream resolver (found by a red-team pass, issue 12).
+pub fn upstream_request<'a>(query: &Message, client_bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    let options_free = query.edns.as_ref().is_none_or(|edns| edns.options().options.is_empty());
+    if query.additionals.is_empty() && query.signature.is_none() && options_free {
+        return std::borrow::Cow::Borrowed(client_bytes);
+    }
+    let mut clean = query.clone();
+    clean.additionals.clear();
+    clean.signature = None;
+    if let Some(edns) = query.edns.as_ref() {
+        let mut plain = hickory_proto::op::Edns::new();
+        plain.set_max_payload(edns.max_payload());
+        plain.set_version(edns.version());
+        plain.set_dnssec_ok(edns.flags().dnssec_ok);
+        clean.edns = Some(plain);
+    }
+    // A message that parsed re-encodes; if it ever did not, send only what was checked.
+    std::borrow::Cow::Owned(clean.to_vec().unwrap_or_else(|_| {
+        let mut bare = query.clone();
+        bare.additionals.clear();
+        bare.signature = None;
+        bare.edns = None;
+        bare.to_vec().unwrap_or_default()
+    }))
+}
+
 /// What the proxy does with a query.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
@@ -251,6 +282,39 @@ mod tests {
 
     fn cname(name: &str, target: &str) -> Record {
         Record::from_rdata(Name::from_ascii(name).unwrap(), 60, RData::CNAME(CNAME(Name::from_ascii(target).unwrap())))
+    }
+
+    #[test]
+    fn upstream_request_carries_only_the_question_and_plain_edns() {
+        // The usual query goes out as the client sent it.
+        let plain = query_bytes("allowed.test.", RecordType::A);
+        let q = parse_query(&plain).unwrap();
+        assert!(matches!(upstream_request(&q.message, &plain), std::borrow::Cow::Borrowed(_)));
+        // An EDNS option and an additional TXT record (data the client chose) are removed.
+        let mut m = Message::from_vec(&plain).unwrap();
+        let mut edns = hickory_proto::op::Edns::new();
+        edns.set_max_payload(1232);
+        edns.set_dnssec_ok(true);
+        edns.options_mut().insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(65001, b"SECRET-OPTION".to_vec()));
+        m.edns = Some(edns);
+        m.additionals.push(Record::from_rdata(
+            Name::from_ascii("x.allowed.test.").unwrap(),
+            60,
+            RData::TXT(TXT::new(vec!["SECRET-TXT".into()])),
+        ));
+        let dirty = m.to_vec().unwrap();
+        let q = parse_query(&dirty).unwrap();
+        let sent = upstream_request(&q.message, &dirty);
+        let text = String::from_utf8_lossy(&sent);
+        assert!(!text.contains("SECRET"), "client data forwarded: {text:?}");
+        let out = Message::from_vec(&sent).unwrap();
+        assert_eq!(out.queries, q.message.queries);
+        assert_eq!(out.metadata.id, 4242);
+        assert!(out.additionals.is_empty());
+        let edns = out.edns.expect("EDNS kept");
+        assert_eq!(edns.max_payload(), 1232);
+        assert!(edns.flags().dnssec_ok);
+        assert!(edns.options().options.is_empty());
     }
 
     #[test]

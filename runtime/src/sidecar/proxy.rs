@@ -175,7 +175,8 @@ impl Proxy {
                 if would_block {
                     event.verdict = EventVerdict::WouldBlock;
                 }
-                let resolved = self.resolve(&query.message, bytes, &event).await;
+                let request = dns::upstream_request(&query.message, bytes);
+                let resolved = self.resolve(&query.message, &request, &event).await;
                 self.warn_once_if_refused();
                 match resolved {
                     Ok(Resolved { checked, refused }) => {
