@@ -305,6 +305,18 @@ blocked_event() {
 	expect_leak_or_block "$(hex "$m")" "a datagram to the world's link-local address"
 }
 
+# Found by the red-team pass: the proxy forwarded the client's query bytes as they were, so an
+# EDNS option or an additional record rode a query for an allowed name to the upstream.
+@test "DNS: data in a query's EDNS option or additional records never leaves (the upstream gets the question only)" {
+	sleeper --annotation "$ALLOW"
+	local m
+	m=$(marker)XDNS
+	sniff 10
+	run -0 nx nsattack dns-extra "$FW_DNS4" allowed.test "$m"
+	[[ $output == "rcode 0 answers 1" ]] || plain_runc || fail "the allowed name was not answered: $output"
+	expect_leak_or_block "$(hex "$m")" "a query carrying the marker"
+}
+
 @test "allow-map exhaustion: 4200 addresses from allowed answers: the map fills, later addresses stay refused (fail closed)" {
 	plain_runc && skip "firewall behaviour only"
 	sleeper --annotation "$ALLOW" --annotation cgfw.io/dns-upstream=$HD_EVIL_DNS

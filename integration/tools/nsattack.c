@@ -25,6 +25,10 @@
  *                                      UDP with SO_BINDTODEVICE IFACE to DST (127.0.0.1, ::1)
  *   nsattack pktinfo IFACE DST PORT MARK
  *                                      UDP to DST with IP_PKTINFO/IPV6_PKTINFO naming IFACE
+ *   nsattack dns-extra SERVER NAME MARK
+ *                                      a UDP query for NAME (A) carrying MARK in an EDNS option
+ *                                      (code 65001) and in an additional TXT record: data the
+ *                                      client chose, riding a query for an allowed name
  *   nsattack listen ADDR PORT SECONDS  print every UDP datagram to ADDR:PORT ("got <src> <data>")
  *   nsattack listen-tcp ADDR PORT SECONDS
  *                                      accept (and close) TCP connections on ADDR:PORT
@@ -444,6 +448,72 @@ static int udp_to(const char *iface, const char *d, const char *port, const char
 	return 0;
 }
 
+static int cmd_dns_extra(const char *server, const char *name, const char *mark)
+{
+	uint8_t q[1500];
+	size_t n = 0, ml = strlen(mark);
+	struct addr a;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *p = name;
+	if (ml > 255 || strlen(name) > 200)
+		exit(1);
+	parse_addr(server, &a);
+	uint8_t hdr[12] = {0x43, 0x47, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 2}; /* RD, 1 question, 2 additional */
+	memcpy(q, hdr, 12);
+	n = 12;
+	while (*p) {
+		const char *d = strchr(p, '.');
+		size_t l = d ? (size_t)(d - p) : strlen(p);
+		q[n++] = (uint8_t)l;
+		memcpy(q + n, p, l);
+		n += l;
+		p += l + (d ? 1 : 0);
+	}
+	q[n++] = 0;
+	q[n++] = 0; q[n++] = 1; q[n++] = 0; q[n++] = 1; /* A IN */
+	/* OPT: root, type 41, payload 1232, rcode/flags 0, option 65001 = MARK */
+	uint8_t opt[11] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, (uint8_t)((ml + 4) >> 8), (uint8_t)(ml + 4)};
+	memcpy(q + n, opt, 11);
+	n += 11;
+	q[n++] = 0xfd; q[n++] = 0xe9; q[n++] = (uint8_t)(ml >> 8); q[n++] = (uint8_t)ml;
+	memcpy(q + n, mark, ml);
+	n += ml;
+	/* TXT ".", IN, TTL 0, rdata <len>MARK */
+	uint8_t txt[11] = {0, 0, 16, 0, 1, 0, 0, 0, 0, (uint8_t)((ml + 1) >> 8), (uint8_t)(ml + 1)};
+	memcpy(q + n, txt, 11);
+	n += 11;
+	q[n++] = (uint8_t)ml;
+	memcpy(q + n, mark, ml);
+	n += ml;
+	sockaddr_of(&a, &ss);
+	if (a.family == AF_INET) {
+		((struct sockaddr_in *)&ss)->sin_port = htons(53);
+		sl = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(53);
+		sl = sizeof(struct sockaddr_in6);
+	}
+	int fd = socket(a.family, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return fail("socket");
+	if (sendto(fd, q, n, 0, (struct sockaddr *)&ss, sl) < 0)
+		return fail("sendto");
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	if (poll(&pf, 1, 3000) <= 0) {
+		printf("no answer\n");
+		return 2;
+	}
+	uint8_t ans[4096];
+	ssize_t r = recv(fd, ans, sizeof(ans), 0);
+	if (r < 12) {
+		printf("short answer\n");
+		return 2;
+	}
+	printf("rcode %d answers %d\n", ans[3] & 15, ans[6] << 8 | ans[7]);
+	return 0;
+}
+
 static int cmd_listen(const char *a, const char *port, const char *secs, int tcp)
 {
 	struct addr addr;
@@ -519,6 +589,8 @@ int main(int argc, char **argv)
 		return udp_to(argv[2], argv[3], argv[4], argv[5], 0);
 	if (argc == 6 && !strcmp(argv[1], "pktinfo"))
 		return udp_to(argv[2], argv[3], argv[4], argv[5], 1);
+	if (argc == 5 && !strcmp(argv[1], "dns-extra"))
+		return cmd_dns_extra(argv[2], argv[3], argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "listen"))
 		return cmd_listen(argv[2], argv[3], argv[4], 0);
 	if (argc == 5 && !strcmp(argv[1], "listen-tcp"))
