@@ -123,8 +123,12 @@
 //!   limited; enforce mode stops them at connect.
 //! - Port-53 traffic is redirected only for a family with a proxy configured; otherwise the
 //!   IP policy applies to it like to any destination.
-//! - The skb backstop reads only the first IPv6 header (no extension-header walk) for ports;
-//!   the address decision does not depend on it.
+//! - The packet parser (`src/bpf/packet.h`) walks at most 6 IPv6 extension headers; a packet
+//!   whose transport header is not found gets no exemption that needs it (ports, ICMP type)
+//!   and is decided by address.
+//! - At most 63 firewalled containers share one network namespace (TCX programs per
+//!   interface and direction, measured on 6.18): [`Firewall::attach_interface`] then fails
+//!   with [`EbpfError::AttachInterface`] saying so.
 //! - IPv6 neighbour discovery and MLD (ICMPv6 130-137, 143) pass the backstop only from
 //!   sockets no process created (the kernel's; `cgfw_sock_create` marks every socket a
 //!   process of the cgroup creates) and from the namespace's own or the unspecified address;
