@@ -96,6 +96,18 @@ static __always_inline int cgfw_group_allowed(struct cgfw_config *cfg, const __u
 	return allowed && *reason != CGFW_REASON_LOOPBACK;
 }
 
+/* The group address at off (16 bytes for MLD, 4 for IGMP) into g, mapped. 0 on success. */
+static __always_inline int cgfw_read_group(struct __sk_buff *skb, __u32 off, int v6, __u8 g[16])
+{
+	__u32 a;
+	if (v6)
+		return bpf_skb_load_bytes_relative(skb, off, g, 16, BPF_HDR_START_NET);
+	if (bpf_skb_load_bytes_relative(skb, off, &a, 4, BPF_HDR_START_NET))
+		return -1;
+	cgfw_map_v4(g, a);
+	return 0;
+}
+
 static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgfw_config *cfg,
 					       const struct cgfw_pkt *p, __u8 bad[16], __u8 *reason)
 {
@@ -109,15 +121,8 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 	if (bpf_skb_load_bytes_relative(skb, off, &type, 1, BPF_HDR_START_NET))
 		return 0;
 	if ((!v6 && (type == 0x12 || type == 0x16 || type == 0x17)) || (v6 && (type == 131 || type == 132))) {
-		if (v6) {
-			if (bpf_skb_load_bytes_relative(skb, off + 8, g, 16, BPF_HDR_START_NET))
-				return 0;
-		} else {
-			__u32 a;
-			if (bpf_skb_load_bytes_relative(skb, off + 4, &a, 4, BPF_HDR_START_NET))
-				return 0;
-			cgfw_map_v4(g, a);
-		}
+		if (cgfw_read_group(skb, off + (v6 ? 8 : 4), v6, g))
+			return 0;
 		if (cgfw_group_allowed(cfg, g, reason))
 			return 1;
 		__builtin_memcpy(bad, g, 16);
@@ -139,15 +144,8 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 		if (bpf_skb_load_bytes_relative(skb, off, rec, 4, BPF_HDR_START_NET))
 			return 0;
 		__builtin_memcpy(&nsrc, rec + 2, 2);
-		if (v6) {
-			if (bpf_skb_load_bytes_relative(skb, off + 4, g, 16, BPF_HDR_START_NET))
-				return 0;
-		} else {
-			__u32 a;
-			if (bpf_skb_load_bytes_relative(skb, off + 4, &a, 4, BPF_HDR_START_NET))
-				return 0;
-			cgfw_map_v4(g, a);
-		}
+		if (cgfw_read_group(skb, off + 4, v6, g))
+			return 0;
 		if (nsrc || !cgfw_group_allowed(cfg, g, reason)) {
 			__builtin_memcpy(bad, g, 16);
 			return 0;
