@@ -723,7 +723,7 @@ impl Firewall {
                 }
                 AttachedLink::Pinned(p) => drop(p), // the pin file goes with unpin() below
                 AttachedLink::Raw(fd) => {
-                    let _ = sys::link_detach(fd.as_fd()); // fails if the interface is gone: fine
+                    let _ = sys::link_detach(fd.as_fd()); // fails if the cgroup is gone: fine
                 }
             }
         }

@@ -337,18 +337,6 @@ static __always_inline int cgfw_is_mapped(const __u8 a[16])
 	return hi == 0 && mid == bpf_htonl(0x0000ffff);
 }
 
-/* 127.0.0.0/8, 0.0.0.0 (means "this host"), ::1, :: */
-static __always_inline int cgfw_is_loopback(const __u8 a[16])
-{
-	__u64 hi, lo;
-	__builtin_memcpy(&hi, a, 8);
-	__builtin_memcpy(&lo, a + 8, 8);
-	if (hi == 0 && (lo == 0 || lo == bpf_cpu_to_be64(1)))
-		return 1;
-	if (cgfw_is_mapped(a) && (a[12] == 127 || (a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0)))
-		return 1;
-	return 0;
-}
 
 /* Loopback as a source: 127.0.0.0/8 or ::1 (never the unspecified address). */
 static __always_inline int cgfw_is_loopback_src(const __u8 a[16])
@@ -379,6 +367,12 @@ static __always_inline int cgfw_is_unspecified(const __u8 a[16])
 	if (hi == 0 && lo == 0)
 		return 1;
 	return cgfw_is_mapped(a) && a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0;
+}
+
+/* 127.0.0.0/8, 0.0.0.0 (means "this host"), ::1, :: */
+static __always_inline int cgfw_is_loopback(const __u8 a[16])
+{
+	return cgfw_is_loopback_src(a) || cgfw_is_unspecified(a);
 }
 
 static __always_inline int cgfw_addr_eq(const __u8 a[16], const __u8 b[16])

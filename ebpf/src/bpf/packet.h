@@ -49,7 +49,6 @@ struct cgfw_pkt {
 	__u8 has_ports;        /* TCP/UDP header read */
 	__u8 has_icmp;         /* ICMP/ICMPv6 type read */
 	__u8 icmp_type;
-	__u8 fragment;         /* a fragment (any): ports only in the first */
 	__u8 later_fragment;   /* a fragment other than the first: no transport header */
 	__u16 l4_off;          /* offset of the transport header from the network header, if
 				* it was found (has_ports, has_icmp, or the IGMP/MLD readers) */
@@ -71,7 +70,6 @@ static __always_inline int cgfw_parse(struct __sk_buff *skb, struct cgfw_pkt *p)
 		cgfw_map_v4(p->saddr, iph.saddr);
 		p->proto = iph.protocol;
 		p->family = AF_INET;
-		p->fragment = (iph.frag_off & bpf_htons(0x3fff)) != 0; /* MF or offset */
 		if (!(iph.frag_off & bpf_htons(0x1fff))) {
 			l4 = (__u32)iph.ihl * 4;
 			l4_known = 1;
@@ -102,7 +100,6 @@ static __always_inline int cgfw_parse(struct __sk_buff *skb, struct cgfw_pkt *p)
 				__be16 frag_off;
 				if (bpf_skb_load_bytes_relative(skb, off + 2, &frag_off, 2, BPF_HDR_START_NET))
 					return -1;
-				p->fragment = 1;
 				if (frag_off & bpf_htons(0xfff8)) {
 					/* Not the first fragment: no transport header here. */
 					p->proto = ext[0];

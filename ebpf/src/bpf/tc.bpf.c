@@ -55,8 +55,8 @@
 #define CGFW_ROOT_CGROUP_ID 1 /* the cgroup2 root's kernfs id */
 #define CGFW_IPPROTO_IGMP 2
 
-static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, struct __sk_buff *skb, const struct cgfw_pkt *p,
-					   __u8 kind, __u8 reason, int inbound)
+static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, const struct cgfw_pkt *p, __u8 kind, __u8 reason,
+					   int inbound)
 {
 	struct cgfw_event e = {};
 	e.cgroup_id = cfg->cgroup_id;
@@ -201,10 +201,11 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 	return 0;
 }
 
-static __always_inline int cgfw_is_upstream_dns(const struct cgfw_pkt *p, const __u8 addr[16], __u16 port)
+/* A DNS query to one of the proxy's upstream resolvers. */
+static __always_inline int cgfw_to_upstream_dns(const struct cgfw_pkt *p)
 {
-	return p->has_ports && port == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) &&
-	       bpf_map_lookup_elem(&cgfw_upstream, addr) != 0;
+	return p->has_ports && p->dport == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) &&
+	       bpf_map_lookup_elem(&cgfw_upstream, p->daddr) != 0;
 }
 
 SEC("classifier")
@@ -230,7 +231,7 @@ int cgfw_tc_egress(struct __sk_buff *skb)
 		if (!cgfw_report_allowed(skb, cfg, &p, bad, &reason)) {
 			__builtin_memcpy(p.daddr, bad, 16); /* the event names the group */
 			p.has_ports = 0;
-			return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_MULTICAST, reason, 0);
+			return cgfw_tc_verdict(cfg, &p, CGFW_KIND_MULTICAST, reason, 0);
 		}
 	}
 	sock_cgroup = bpf_skb_cgroup_id(skb);
@@ -239,22 +240,22 @@ int cgfw_tc_egress(struct __sk_buff *skb)
 	     sock_cgroup != CGFW_ROOT_CGROUP_ID))
 		return CGFW_TCX_NEXT; /* ours (decided by cgroup_skb/egress) or another cgroup's */
 	if (parsed < 0)
-		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
+		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
 
 	if (cgfw_is_link_icmp6(&p) && (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
 		return CGFW_TCX_NEXT;
 	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP && cgfw_is_own(p.saddr))
 		return CGFW_TCX_NEXT;
-	if (cgfw_is_upstream_dns(&p, p.daddr, p.dport))
+	if (cgfw_to_upstream_dns(&p))
 		return CGFW_TCX_NEXT;
 	if (cgfw_is_loopback(p.daddr))
-		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_LOOPBACK_OFF_LO, 0);
+		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_LOOPBACK_OFF_LO, 0);
 	if (!cgfw_is_own(p.saddr))
-		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_SPOOFED_SOURCE, 0);
+		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_SPOOFED_SOURCE, 0);
 	reason = cgfw_decide(p.daddr, cfg, &allowed);
 	if (allowed)
 		return CGFW_TCX_NEXT;
-	return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_BOUNDARY, reason, 0);
+	return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, reason, 0);
 }
 
 /* The socket a TCP/UDP packet is for, if one a process of this cgroup did not create (the
@@ -310,7 +311,7 @@ int cgfw_tc_ingress(struct __sk_buff *skb)
 	if (parsed == 0)
 		return CGFW_TCX_NEXT;
 	if (parsed < 0)
-		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, CGFW_REASON_DEFAULT_DENY, 1);
+		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, CGFW_REASON_DEFAULT_DENY, 1);
 	if (cgfw_is_link_icmp6(&p))
 		return CGFW_TCX_NEXT;
 	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP)
@@ -320,11 +321,11 @@ int cgfw_tc_ingress(struct __sk_buff *skb)
 	if (p.later_fragment)
 		return CGFW_TCX_NEXT;
 	if (cgfw_is_loopback(p.saddr))
-		return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, CGFW_REASON_LOOPBACK_OFF_LO, 1);
+		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, CGFW_REASON_LOOPBACK_OFF_LO, 1);
 	reason = cgfw_decide(p.saddr, cfg, &allowed);
 	if (allowed)
 		return CGFW_TCX_NEXT;
 	if (cgfw_for_other_cgroup(skb, cfg, &p))
 		return CGFW_TCX_NEXT;
-	return cgfw_tc_verdict(cfg, skb, &p, CGFW_KIND_INBOUND, reason, 1);
+	return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, reason, 1);
 }
