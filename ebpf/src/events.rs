@@ -150,15 +150,17 @@ impl Event {
 /// Events from the firewall's ring buffer. Needs a tokio runtime with I/O enabled.
 pub struct EventStream {
     ring: AsyncFd<RingBuf<MapData>>,
-    ratelimit: OwnedFd,
+    /// The set's container map (a dup) and the container's id: its event budget.
+    containers: OwnedFd,
+    id: u64,
 }
 
 impl EventStream {
-    pub(crate) fn new(ring: RingBuf<MapData>, ratelimit: OwnedFd) -> Result<Self, EbpfError> {
+    pub(crate) fn new(ring: RingBuf<MapData>, containers: OwnedFd, id: u64) -> Result<Self, EbpfError> {
         // SAFETY: the RingBuf owns its map fd (a dup made for this stream) and keeps it open,
         // unreplaced, for as long as the AsyncFd owns the RingBuf.
         let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| EbpfError::Events(e.into()))?;
-        Ok(EventStream { ring, ratelimit })
+        Ok(EventStream { ring, containers, id })
     }
 
     /// The next event without waiting, if one is ready.
@@ -186,15 +188,15 @@ impl EventStream {
 
     /// Events the kernel side dropped (rate limit or full ring buffer) since load.
     pub fn suppressed(&self) -> u64 {
-        read_suppressed(self.ratelimit.as_fd())
+        read_suppressed(self.containers.as_fd(), self.id)
     }
 }
 
-pub(crate) fn read_suppressed(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
-    sys::map_lookup::<u32, abi::RateLimit>(fd, &0)
+pub(crate) fn read_suppressed(containers: std::os::fd::BorrowedFd<'_>, id: u64) -> u64 {
+    sys::map_lookup::<u64, abi::Container>(containers, &id)
         .ok()
         .flatten()
-        .map(|r| r.suppressed)
+        .map(|c| c.rl.suppressed)
         .unwrap_or(0)
 }
 

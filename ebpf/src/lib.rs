@@ -136,6 +136,8 @@
 
 pub mod abi;
 mod events;
+pub mod maps;
+pub mod set;
 mod sys;
 
 use std::{
@@ -144,24 +146,21 @@ use std::{
     net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
+    sync::Mutex,
     time::Duration,
 };
 
 use aya::{
     maps::{Map, MapData, RingBuf},
-    programs::{
-        links::{FdLink, PinnedLink},
-        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, CgroupSockopt,
-        LsmCgroup, ProgramError, SchedClassifier,
-    },
-    Btf, Ebpf, EbpfLoader,
+    programs::ProgramError,
 };
 
 pub use events::{Event, EventKind, EventStream, Reason, Verdict};
+use maps::MapHandle;
+pub use set::{ProgramSet, BUILD_ID, SET_ROOT};
 
 /// The compiled BPF object (built by build.rs).
 pub static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("CGFW_BPF_OBJ"));
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
     #[default]
@@ -256,6 +255,10 @@ pub enum EbpfError {
     Prefix { net: IpAddr, prefix_len: u8 },
     #[error("event stream: {0}")]
     Events(#[source] io::Error),
+    #[error("the network namespace already has {0} firewalled containers, the most one namespace takes")]
+    NetnsFull(u32),
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 /// An error and its sources, "a: b: c" (aya's errors keep the errno in the source).
@@ -273,80 +276,86 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-// Index of each map in Firewall::maps.
-const M_CONFIG: usize = 0;
-const M_ALLOW_IP: usize = 1;
-const M_ALLOW_CIDR: usize = 2;
-const M_BLOCK_CIDR: usize = 3;
-const M_OWNER: usize = 4;
-const M_DNS_ORIG: usize = 5;
-const M_DNS_CLIENT: usize = 6;
-const M_RATELIMIT: usize = 7;
-const M_EVENTS: usize = 8;
-const M_EXEC_ARGS: usize = 9;
-const M_CGROUP: usize = 10;
-const M_LOCAL_ADDR: usize = 11;
-const M_UPSTREAM: usize = 12;
-/// Map names, also the pin file names.
-pub const MAP_NAMES: [&str; 13] = [
-    "cgfw_config",
-    "cgfw_allow_ip",
-    "cgfw_allow_cidr",
-    "cgfw_block_cidr",
-    "cgfw_owner",
-    "cgfw_dns_orig",
-    "cgfw_dns_client",
-    "cgfw_ratelimit",
-    "cgfw_events",
-    "cgfw_exec_args",
-    "cgfw_cgroup",
-    "cgfw_local_addr",
-    "cgfw_upstream",
-];
 
-#[derive(Clone, Copy)]
-enum Hook {
-    SockAddr,
-    SkbEgress,
-    /// A tp_btf tracepoint (global, filtered by the cgroup in `cgfw_cgroup`); part of the
-    /// optional exec command line capture.
-    Tracepoint(&'static str),
-    /// A BPF_LSM_CGROUP program on this LSM hook, attached to the cgroup. Required.
-    LsmCgroup(&'static str),
-    /// cgroup/sock_create.
-    SockCreate,
-    /// cgroup/setsockopt.
-    Sockopt,
-    /// A TCX program (this attach type) for the namespace's interfaces: loaded with the others,
-    /// attached per interface by [`Firewall::attach_interface`].
-    Tc(u32),
+/// A container's own maps (inner maps of the set's map-of-maps), created for it.
+struct ContainerMaps {
+    allow_ip: MapHandle<[u8; 16], abi::AllowIp>,
+    allow_cidr: MapHandle<abi::LpmKey, u32>,
+    block_cidr: MapHandle<abi::LpmKey, u32>,
+    local_addr: MapHandle<[u8; 16], u8>,
+    upstream: MapHandle<[u8; 16], u8>,
+    /// The ring buffer (no key or value type).
+    events: MapHandle<u32, u32>,
 }
 
-/// Program names; links are pinned as `link_<name>`.
-const PROGRAMS: [(&str, Hook); 16] = [
-    ("cgfw_connect4", Hook::SockAddr),
-    ("cgfw_connect6", Hook::SockAddr),
-    ("cgfw_sendmsg4", Hook::SockAddr),
-    ("cgfw_sendmsg6", Hook::SockAddr),
-    ("cgfw_recvmsg4", Hook::SockAddr),
-    ("cgfw_recvmsg6", Hook::SockAddr),
-    ("cgfw_getpeername4", Hook::SockAddr),
-    ("cgfw_getpeername6", Hook::SockAddr),
-    ("cgfw_egress", Hook::SkbEgress),
-    ("cgfw_exec", Hook::Tracepoint("sched_process_exec")),
-    ("cgfw_fork", Hook::Tracepoint("sched_process_fork")),
-    ("cgfw_socket_create", Hook::LsmCgroup("socket_create")),
-    ("cgfw_sock_create", Hook::SockCreate),
-    ("cgfw_setsockopt", Hook::Sockopt),
-    ("cgfw_tc_egress", Hook::Tc(sys::BPF_TCX_EGRESS)),
-    ("cgfw_tc_ingress", Hook::Tc(sys::BPF_TCX_INGRESS)),
+/// Type, key size, value size, entries and flags of each inner map: exactly those of the
+/// templates in maps.h (the kernel compares type, sizes and flags on insert).
+const INNER_MAPS: [(&str, u32, u32, u32, u32, u32); 6] = [
+    ("cgfw_allow_ip", sys::BPF_MAP_TYPE_HASH, 16, 8, abi::ALLOW_IP_ENTRIES, sys::BPF_F_NO_PREALLOC),
+    ("cgfw_allow_cidr", sys::BPF_MAP_TYPE_LPM_TRIE, 20, 4, abi::CIDR_ENTRIES, sys::BPF_F_NO_PREALLOC),
+    ("cgfw_block_cidr", sys::BPF_MAP_TYPE_LPM_TRIE, 20, 4, abi::CIDR_ENTRIES, sys::BPF_F_NO_PREALLOC),
+    ("cgfw_local_addr", sys::BPF_MAP_TYPE_HASH, 16, 1, abi::LOCAL_ADDR_ENTRIES, sys::BPF_F_NO_PREALLOC),
+    ("cgfw_upstream", sys::BPF_MAP_TYPE_HASH, 16, 1, abi::UPSTREAM_ENTRIES, sys::BPF_F_NO_PREALLOC),
+    ("cgfw_events", sys::BPF_MAP_TYPE_RINGBUF, 0, 0, abi::EVENTS_BYTES, 0),
 ];
 
-enum AttachedLink {
-    Fd(FdLink),
-    Pinned(PinnedLink),
-    /// A link made with BPF_LINK_CREATE here (aya has no FdLink for the setsockopt link).
-    Raw(OwnedFd),
+impl ContainerMaps {
+    fn create() -> Result<ContainerMaps, EbpfError> {
+        let mut fds = Vec::with_capacity(INNER_MAPS.len());
+        for (name, ty, key, value, entries, flags) in INNER_MAPS {
+            let fd = sys::map_create(ty, key, value, entries, flags, name)
+                .map_err(|source| EbpfError::Map { map: name, op: "create the container's map", source })?;
+            fds.push(fd);
+        }
+        let [allow_ip, allow_cidr, block_cidr, local_addr, upstream, events]: [OwnedFd; 6] =
+            fds.try_into().map_err(|_| EbpfError::Incomplete("one fd per inner map".into()))?;
+        Ok(ContainerMaps {
+            allow_ip: MapHandle::new("cgfw_allow_ip", allow_ip),
+            allow_cidr: MapHandle::new("cgfw_allow_cidr", allow_cidr),
+            block_cidr: MapHandle::new("cgfw_block_cidr", block_cidr),
+            local_addr: MapHandle::new("cgfw_local_addr", local_addr),
+            upstream: MapHandle::new("cgfw_upstream", upstream),
+            events: MapHandle::new("cgfw_events", events),
+        })
+    }
+
+    fn from_pins(dir: &Path) -> Result<ContainerMaps, EbpfError> {
+        Ok(ContainerMaps {
+            allow_ip: MapHandle::from_pin(dir, "cgfw_allow_ip")?,
+            allow_cidr: MapHandle::from_pin(dir, "cgfw_allow_cidr")?,
+            block_cidr: MapHandle::from_pin(dir, "cgfw_block_cidr")?,
+            local_addr: MapHandle::from_pin(dir, "cgfw_local_addr")?,
+            upstream: MapHandle::from_pin(dir, "cgfw_upstream")?,
+            events: MapHandle::from_pin(dir, "cgfw_events")?,
+        })
+    }
+
+    /// In the order of [`set::SetMaps::outers`].
+    fn fds(&self) -> [BorrowedFd<'_>; 6] {
+        [
+            self.allow_ip.fd(),
+            self.allow_cidr.fd(),
+            self.block_cidr.fd(),
+            self.local_addr.fd(),
+            self.upstream.fd(),
+            self.events.fd(),
+        ]
+    }
+
+    fn memory(&self) -> Result<Vec<(&'static str, u64)>, EbpfError> {
+        macro_rules! m {
+            ($($f:ident),*) => { vec![$((self.$f.name(), self.$f.memlock()?)),*] };
+        }
+        Ok(m!(allow_ip, allow_cidr, block_cidr, local_addr, upstream, events))
+    }
+
+    fn pin(&self, dir: &Path) -> Result<(), EbpfError> {
+        macro_rules! pin {
+            ($($f:ident),*) => { $(if !dir.join(self.$f.name()).exists() { self.$f.pin(dir)?; })* };
+        }
+        pin!(allow_ip, allow_cidr, block_cidr, local_addr, upstream, events);
+        Ok(())
+    }
 }
 
 /// Memory the kernel accounts for one map.
@@ -354,24 +363,26 @@ enum AttachedLink {
 pub struct MapMemory {
     pub name: &'static str,
     pub memlock_bytes: u64,
+    /// Shared by every container of the set (counted once per host), or the container's own.
+    pub shared: bool,
 }
 
+/// The firewall of one container: its state in the host's program set (its own maps, its
+/// configuration), the set's cgroup programs attached to its cgroup, and its membership of
+/// its network namespace's boundary filter.
 pub struct Firewall {
-    /// The loaded object (None when re-opened from pins: no programs held).
-    bpf: Option<Ebpf>,
-    maps: Vec<MapData>,
-    links: Vec<(&'static str, AttachedLink)>,
+    set: ProgramSet,
+    maps: ContainerMaps,
+    /// The configuration, written to the set when the container is attached.
+    config: Mutex<abi::Config>,
+    /// The container's id (its cgroup's id) once attached or opened from pins.
+    id: Option<u64>,
+    links: Vec<(&'static str, OwnedFd)>,
     pin_dir: Option<PathBuf>,
-    /// Why the exec hook was not loaded (no kernel BTF, or the kernel refused it). The
-    /// firewall works without it; only [`Firewall::exec_cmdline`] has nothing to return.
+    /// The network namespace joined (its cookie), once the boundary programs were asked for.
+    netns: Mutex<Option<u64>>,
     exec_unavailable: Option<String>,
-    /// Why packet sockets are not refused (see [`Firewall::packet_socket_guard_unavailable`]).
     guard_unavailable: Option<String>,
-    /// The loaded TCX programs and their attach types (none for a handle from pins).
-    tc_programs: Vec<(&'static str, u32, OwnedFd)>,
-    /// Interfaces the boundary programs are attached to: ifindex -> their TCX links. Behind a
-    /// lock so that a shared handle (the sidecar's) can attach interfaces that appear later.
-    interfaces: std::sync::Mutex<std::collections::BTreeMap<u32, Vec<OwnedFd>>>,
 }
 
 /// What the exec hook recorded for a process (see [`Firewall::exec_info`]).
@@ -385,10 +396,6 @@ pub struct ExecInfo {
     /// argv was longer than the 256 bytes kept.
     pub truncated: bool,
 }
-
-/// `cgfw_local_addr` values (CGFW_LOCAL_UNICAST / CGFW_LOCAL_GROUP in cgfw.h).
-const LOCAL_UNICAST: u8 = 1;
-const LOCAL_GROUP: u8 = 2;
 
 /// The solicited-node multicast group of an IPv6 address: ff02::1:ff00:0/104 + its low 24 bits.
 fn solicited_node(addr: &Ipv6Addr) -> [u8; 16] {
@@ -404,116 +411,76 @@ fn v4_mapped(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-fn map_data(map: Map) -> Option<MapData> {
-    match map {
-        Map::Array(m)
-        | Map::HashMap(m)
-        | Map::LruHashMap(m)
-        | Map::LpmTrie(m)
-        | Map::RingBuf(m)
-        | Map::CgroupArray(m) => Some(m),
-        _ => None,
-    }
+/// Names of the marker directories a container's pin directory holds (bpffs has no files):
+/// the set it uses, its id, the network namespace it joined.
+const MARK_SET: &str = "set-";
+const MARK_ID: &str = "cgroup-";
+const MARK_NETNS: &str = "netns-";
+
+fn marker(dir: &Path, prefix: &str) -> Option<String> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        e.file_name().to_str().and_then(|n| n.strip_prefix(prefix)).map(str::to_string)
+    })
 }
 
 impl Firewall {
-    /// Loads every program (verifier included) and creates the maps, filled from `cfg`.
-    ///
-    /// The kernel's BTF (/sys/kernel/btf/vmlinux) is parsed once, for the CO-RE relocations
-    /// and the attach point of the exec hook. Without it (or if the kernel refuses the exec
-    /// hook) the firewall still loads, without exec command lines
-    /// ([`Firewall::exec_capture_unavailable`] says why).
+    /// Opens the host's program set (loading it first if this is the first firewall of this
+    /// build on the host) and creates the container's own maps, configured from `cfg`. Nothing
+    /// is attached yet.
     pub fn load(cfg: &FirewallConfig) -> Result<Firewall, EbpfError> {
-        let btf = Btf::from_sys_fs();
-        let mut bpf = EbpfLoader::new()
-            .btf(btf.as_ref().ok())
-            .load(BPF_OBJECT)
-            .map_err(|e| EbpfError::Object(Box::new(e)))?;
-        let mut exec_unavailable = None;
-        let mut guard_unavailable = (!cfg.packet_socket_guard).then(|| NOT_REQUESTED.to_string());
-        let mut tc_programs = Vec::new();
-        for (name, hook) in PROGRAMS {
-            let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
-            let r = match hook {
-                Hook::SockAddr => <&mut CgroupSockAddr>::try_from(prog).and_then(|p| p.load()),
-                Hook::SkbEgress => <&mut CgroupSkb>::try_from(prog).and_then(|p| p.load()),
-                Hook::SockCreate => <&mut CgroupSock>::try_from(prog).and_then(|p| p.load()),
-                Hook::Sockopt => <&mut CgroupSockopt>::try_from(prog).and_then(|p| p.load()),
-                Hook::Tc(attach_type) => <&mut SchedClassifier>::try_from(prog).and_then(|p| {
-                    p.load()?;
-                    let fd = p.fd()?.as_fd().try_clone_to_owned().map_err(ProgramError::IOError)?;
-                    tc_programs.push((name, attach_type, fd));
-                    Ok(())
-                }),
-                Hook::LsmCgroup(hook) => {
-                    if guard_unavailable.is_some() {
-                        continue;
-                    }
-                    let r = match &btf {
-                        Ok(btf) => <&mut LsmCgroup>::try_from(prog)
-                            .and_then(|p| p.load(hook, btf))
-                            .map_err(|e| format!("loading {name} (lsm_cgroup/{hook}): {}", chain(&e))),
-                        Err(e) => Err(format!("no kernel BTF: {}", chain(e))),
-                    };
-                    if let Err(why) = r {
-                        guard_unavailable = Some(why);
-                    }
-                    continue;
-                }
-                Hook::Tracepoint(tracepoint) => {
-                    if exec_unavailable.is_some() {
-                        continue;
-                    }
-                    let r = match &btf {
-                        Ok(btf) => <&mut BtfTracePoint>::try_from(prog)
-                            .and_then(|p| p.load(tracepoint, btf))
-                            .map_err(|e| format!("loading {name}: {}", chain(&e))),
-                        Err(e) => Err(format!("no kernel BTF: {}", chain(e))),
-                    };
-                    if let Err(why) = r {
-                        log::warn!("exec command lines are not recorded: {why}");
-                        exec_unavailable = Some(why);
-                    }
-                    continue;
-                }
-            };
-            r.map_err(|e| EbpfError::ProgramLoad { program: name, source: Box::new(e) })?;
-        }
-        drop(btf); // tens of MiB parsed; not needed any more
-        let mut maps = Vec::with_capacity(MAP_NAMES.len());
-        for name in MAP_NAMES {
-            let m = bpf.take_map(name).and_then(map_data).ok_or(EbpfError::MissingMap(name))?;
-            maps.push(m);
-        }
-        if let Some(why) = guard_unavailable.as_ref().filter(|why| *why != NOT_REQUESTED) {
-            log::warn!("packet sockets (AF_PACKET/AF_XDP) are NOT refused: {why}");
-        }
-        let fw = Firewall {
-            bpf: Some(bpf),
-            maps,
-            links: Vec::new(),
-            pin_dir: None,
-            exec_unavailable,
-            guard_unavailable,
-            tc_programs,
-            interfaces: Default::default(),
-        };
-        fw.write_config(&config_raw(cfg))?;
-        let burst = cfg.events_per_sec.max(1) as i64;
-        fw.update(M_RATELIMIT, "init rate limit", &0u32, &abi::RateLimit {
-            tokens: burst,
-            last_ns: sys::monotonic_ns(),
-            suppressed: 0,
-        })?;
-        Ok(fw)
+        Self::load_with(ProgramSet::open_or_load()?, cfg)
     }
 
-    /// Attaches every program to the cgroup v2 directory (all or nothing).
+    /// [`Firewall::load`] on a given set (tests use a private set root).
+    pub fn load_with(set: ProgramSet, cfg: &FirewallConfig) -> Result<Firewall, EbpfError> {
+        let guard_unavailable = if !cfg.packet_socket_guard {
+            Some(NOT_REQUESTED.to_string())
+        } else if !set.has_packet_socket_guard() {
+            Some(format!(
+                "the program set {} was loaded without the packet-socket guard: the kernel did not run it \
+                 (BPF LSM not active, or LSM programs refused)",
+                set.build_id()
+            ))
+        } else {
+            None
+        };
+        let exec_unavailable = (!set.has_exec_capture()).then(|| {
+            format!("the program set {} has no exec hooks: the kernel refused them or has no BTF", set.build_id())
+        });
+        Ok(Firewall {
+            maps: ContainerMaps::create()?,
+            set,
+            config: Mutex::new(config_raw(cfg)),
+            id: None,
+            links: Vec::new(),
+            pin_dir: None,
+            netns: Mutex::new(None),
+            exec_unavailable,
+            guard_unavailable,
+        })
+    }
+
+    /// The container's id in the set (its cgroup's id), once attached.
+    pub fn id(&self) -> Option<u64> {
+        self.id
+    }
+
+    /// The program set this firewall uses.
+    pub fn program_set(&self) -> &ProgramSet {
+        &self.set
+    }
+
+    fn need_id(&self) -> Result<u64, EbpfError> {
+        self.id.ok_or_else(|| EbpfError::Incomplete("the firewall is not attached to a container yet".into()))
+    }
+
+    /// Attaches the set's cgroup programs to the cgroup v2 directory (all or nothing): the
+    /// container's configuration and maps go into the set under its id first, the links
+    /// after, and the programs learn which container they decide for last (until then they
+    /// refuse everything).
     pub fn attach(&mut self, cgroup_dir: &Path) -> Result<(), EbpfError> {
-        if !self.links.is_empty() {
-            return Err(EbpfError::AlreadyAttached);
-        }
-        if self.bpf.is_none() {
+        use std::os::unix::fs::MetadataExt;
+        if self.id.is_some() {
             return Err(EbpfError::AlreadyAttached);
         }
         match sys::fs_magic(cgroup_dir) {
@@ -521,312 +488,288 @@ impl Firewall {
             Ok(_) => return Err(EbpfError::NotCgroup2(cgroup_dir.into())),
             Err(source) => return Err(EbpfError::Cgroup { path: cgroup_dir.into(), source }),
         }
-        let cg = File::open(cgroup_dir).map_err(|source| EbpfError::Cgroup { path: cgroup_dir.into(), source })?;
-        // The boundary programs tell the container's sockets from others' by cgroup id.
-        {
-            use std::os::unix::fs::MetadataExt;
-            let cerr = |source| EbpfError::Cgroup { path: cgroup_dir.into(), source };
-            let mut c = self.config()?;
-            c.cgroup_id = cg.metadata().map_err(cerr)?.ino();
-            c.cgroup_level = sys::cgroup_level(cgroup_dir).map_err(cerr)?;
-            self.write_config(&c)?;
-        }
-        let bpf = self.bpf.as_mut().ok_or(EbpfError::AlreadyAttached)?;
-        // The LSM program attaches fine where the BPF LSM is compiled in but not active, and
-        // then never runs: check that it is active.
-        if self.guard_unavailable.is_none() {
-            if let Err(why) = bpf_lsm_active() {
-                log::warn!("packet sockets (AF_PACKET/AF_XDP) are NOT refused: {why}");
-                self.guard_unavailable = Some(why);
-            }
-        }
-        // The exec hook's filter: the map holds a reference to the cgroup itself.
-        if self.exec_unavailable.is_none() {
-            let cg_fd = cg.as_raw_fd() as u32;
-            sys::map_update(self.maps[M_CGROUP].fd().as_fd(), &0u32, &cg_fd)
-                .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_CGROUP], op: "set cgroup", source })?;
+        let cerr = |source| EbpfError::Cgroup { path: cgroup_dir.into(), source };
+        let cg = File::open(cgroup_dir).map_err(cerr)?;
+        let id = cg.metadata().map_err(cerr)?.ino();
+        let mut cfg = *self.config.lock().unwrap_or_else(|e| e.into_inner());
+        cfg.cgroup_id = id;
+        cfg.cgroup_level = sys::cgroup_level(cgroup_dir).map_err(cerr)?;
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
+        let burst = cfg.events_burst as i64;
+        let container = abi::Container {
+            cfg,
+            rl: abi::RateLimit { tokens: burst, last_ns: sys::monotonic_ns(), suppressed: 0 },
+        };
+        self.set.maps.containers.set(&id, &container, "add the container")?;
+        self.id = Some(id);
+        for (outer, inner) in self.set.maps.outers().into_iter().zip(self.maps.fds()) {
+            outer.insert_inner(id, inner)?;
         }
         let mut links = Vec::new();
-        for (name, hook) in PROGRAMS {
-            let prog = bpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?;
-            let err = |e: ProgramError| EbpfError::Attach {
-                program: name,
-                cgroup: cgroup_dir.into(),
-                source: Box::new(e),
+        for (name, hook, prog) in self.set.programs() {
+            let attach_type = match hook {
+                set::Hook::Cgroup(t) => t,
+                set::Hook::LsmCgroup(_) if self.guard_unavailable.is_none() => sys::BPF_LSM_CGROUP,
+                _ => continue,
             };
-            let lerr = |e: aya::programs::links::LinkError| EbpfError::Attach {
-                program: name,
-                cgroup: cgroup_dir.into(),
-                source: Box::new(e),
-            };
-            let link: FdLink = match hook {
-                Hook::SockAddr => {
-                    let p = <&mut CgroupSockAddr>::try_from(prog).map_err(err)?;
-                    let id = p.attach(&cg, CgroupAttachMode::Single).map_err(err)?;
-                    let l = p.take_link(id).map_err(err)?;
-                    FdLink::try_from(l).map_err(lerr)?
-                }
-                Hook::SockCreate => {
-                    let p = <&mut CgroupSock>::try_from(prog).map_err(err)?;
-                    let id = p.attach(&cg, CgroupAttachMode::Single).map_err(err)?;
-                    let l = p.take_link(id).map_err(err)?;
-                    FdLink::try_from(l).map_err(lerr)?
-                }
-                Hook::Sockopt => {
-                    let p = <&mut CgroupSockopt>::try_from(prog).map_err(err)?;
-                    let fd = p.fd().map_err(err)?;
-                    let link = sys::link_create(fd.as_fd(), cg.as_raw_fd() as u32, sys::BPF_CGROUP_SETSOCKOPT)
-                        .map_err(|e| err(ProgramError::IOError(e)))?;
-                    links.push((name, AttachedLink::Raw(link)));
-                    continue;
-                }
-                Hook::Tc(_) => continue, // per interface: attach_interface
-                Hook::SkbEgress => {
-                    let p = <&mut CgroupSkb>::try_from(prog).map_err(err)?;
-                    let id = p
-                        .attach(&cg, CgroupSkbAttachType::Egress, CgroupAttachMode::Single)
-                        .map_err(err)?;
-                    let l = p.take_link(id).map_err(err)?;
-                    FdLink::try_from(l).map_err(lerr)?
-                }
-                Hook::LsmCgroup(_) => {
-                    if self.guard_unavailable.is_some() {
-                        continue;
-                    }
-                    let p = <&mut LsmCgroup>::try_from(prog).map_err(err)?;
-                    let id = p.attach(&cg).map_err(err)?;
-                    let l = p.take_link(id).map_err(err)?;
-                    FdLink::from(l)
-                }
-                Hook::Tracepoint(_) => {
-                    if self.exec_unavailable.is_some() {
-                        continue;
-                    }
-                    // A tracepoint is global: it runs for every exec on the host and returns
-                    // at once unless the task is under the cgroup set above.
-                    let p = <&mut BtfTracePoint>::try_from(prog).map_err(err)?;
-                    let id = p.attach().map_err(err)?;
-                    FdLink::from(p.take_link(id).map_err(err)?)
-                }
-            };
-            links.push((name, AttachedLink::Fd(link)));
+            let link = sys::link_create(prog.as_fd(), cg.as_raw_fd() as u32, attach_type).map_err(|e| {
+                EbpfError::Attach { program: name, cgroup: cgroup_dir.into(), source: Box::new(e) }
+            })?;
+            links.push((name, link));
         }
         self.links = links;
+        self.set.maps.attached.set(&id, &id, "name the container to its programs")?;
         Ok(())
     }
 
-    /// Pins maps (`<dir>/<map name>`) and links (`<dir>/link_<program>`). Pinned links keep
-    /// the programs attached after this process exits. Mounts bpffs on /sys/fs/bpf if needed.
+    /// Pins the container's links (`<dir>/link_<program>`) and maps, and names its set, id and
+    /// network namespace with marker directories. Pinned links keep the programs attached
+    /// after this process exits. Mounts bpffs on /sys/fs/bpf if needed.
     pub fn pin(&mut self, dir: &Path) -> Result<(), EbpfError> {
         let perr = |path: &Path, source: io::Error| EbpfError::Pin { path: path.into(), source };
         sys::ensure_bpffs(dir).map_err(|e| perr(dir, e))?;
         std::fs::create_dir_all(dir).map_err(|e| perr(dir, e))?;
-        for (i, name) in MAP_NAMES.iter().enumerate() {
-            let p = dir.join(name);
-            if p.exists() {
-                continue; // already pinned (from_pins + pin again)
+        let id = self.need_id()?;
+        for mark in [format!("{MARK_SET}{}", self.set.build_id()), format!("{MARK_ID}{id}")] {
+            let p = dir.join(mark);
+            if !p.exists() {
+                std::fs::create_dir(&p).map_err(|e| perr(&p, e))?;
             }
-            self.maps[i].pin(&p).map_err(|e| perr(&p, io::Error::other(e)))?;
         }
-        let links = std::mem::take(&mut self.links);
-        for (name, link) in links {
-            let link = match link {
-                AttachedLink::Fd(fd) => {
-                    let p = dir.join(format!("link_{name}"));
-                    AttachedLink::Pinned(fd.pin(&p).map_err(|e| perr(&p, io::Error::other(e)))?)
-                }
-                AttachedLink::Raw(fd) => {
-                    let p = dir.join(format!("link_{name}"));
-                    sys::obj_pin(fd.as_fd(), &p).map_err(|e| perr(&p, e))?;
-                    AttachedLink::Raw(fd)
-                }
-                other => other,
-            };
-            self.links.push((name, link));
+        if let Some(cookie) = *self.netns.lock().unwrap_or_else(|e| e.into_inner()) {
+            let p = dir.join(format!("{MARK_NETNS}{cookie}"));
+            if !p.exists() {
+                std::fs::create_dir(&p).map_err(|e| perr(&p, e))?;
+            }
+        }
+        self.maps.pin(dir)?;
+        for (name, link) in &self.links {
+            let p = dir.join(format!("link_{name}"));
+            if !p.exists() {
+                sys::obj_pin(link.as_fd(), &p).map_err(|e| perr(&p, e))?;
+            }
         }
         self.pin_dir = Some(dir.into());
+        // The pins name the set now: it may be removed once they are gone.
+        self.set.release_lease();
         Ok(())
     }
 
-    /// Re-opens the pinned maps of a firewall (e.g. a restarted sidecar). The pinned links
-    /// stay attached; this handle holds no programs.
+    /// Re-opens a pinned firewall (e.g. for a restarted sidecar): its set, its maps, its id.
+    /// The pinned links stay attached; this handle holds none.
     pub fn from_pins(dir: &Path) -> Result<Firewall, EbpfError> {
-        let mut maps = Vec::with_capacity(MAP_NAMES.len());
-        for name in MAP_NAMES {
-            let p = dir.join(name);
-            let m = MapData::from_pin(&p)
-                .map_err(|e| EbpfError::FromPin { path: p.clone(), source: io::Error::other(e) })?;
-            maps.push(m);
-        }
-        // Whether the pinned set has the packet-socket guard: its link is pinned with the others.
+        let build = marker(dir, MARK_SET)
+            .ok_or_else(|| EbpfError::Incomplete(format!("{} names no program set", dir.display())))?;
+        let id = marker(dir, MARK_ID)
+            .and_then(|i| i.parse::<u64>().ok())
+            .ok_or_else(|| EbpfError::Incomplete(format!("{} names no container id", dir.display())))?;
+        let set = ProgramSet::open_dir(&Path::new(SET_ROOT).join(&build), None)?;
+        let maps = ContainerMaps::from_pins(dir)?;
+        let config = set.maps.containers.get(&id)?.map(|c| c.cfg).unwrap_or_default();
+        let netns = marker(dir, MARK_NETNS).and_then(|c| c.parse().ok());
         let guard_unavailable = (!dir.join("link_cgfw_socket_create").exists())
             .then(|| "the pinned firewall has no packet-socket guard link".to_string());
         Ok(Firewall {
-            bpf: None,
+            exec_unavailable: (!set.has_exec_capture()).then(|| "the program set has no exec hooks".to_string()),
+            set,
             maps,
+            config: Mutex::new(config),
+            id: Some(id),
             links: Vec::new(),
             pin_dir: Some(dir.into()),
-            exec_unavailable: None,
+            netns: Mutex::new(netns),
             guard_unavailable,
-            tc_programs: Vec::new(),
-            interfaces: Default::default(),
         })
     }
 
-    /// Detaches the pinned links now (BPF_LINK_DETACH, whoever still holds them) and removes
-    /// the pin directory. A missing directory is not an error.
+    /// Removes a container's firewall from its pins: detaches the pinned links now
+    /// (BPF_LINK_DETACH, whoever still holds them), takes its state out of the set, leaves
+    /// its network namespace's boundary filter (detaching that when it was the last member),
+    /// removes the pin directory, and then removes program sets of other builds that no
+    /// container uses any more. Also removes the pins of a firewall made by a build from
+    /// before program sets (its own programs and maps). A missing directory is not an error.
     pub fn unpin(dir: &Path) -> Result<(), EbpfError> {
-        let rd = match std::fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(EbpfError::Pin { path: dir.into(), source }),
-        };
-        for entry in rd.flatten() {
+        if !dir.exists() {
+            return Ok(());
+        }
+        let perr = |path: &Path, source: io::Error| EbpfError::Pin { path: path.into(), source };
+        // State in the set first (the links are detached below either way).
+        if let Ok(fw) = Firewall::from_pins(dir) {
+            fw.forget()?;
+        }
+        for entry in std::fs::read_dir(dir).map_err(|e| perr(dir, e))?.flatten() {
             let p = entry.path();
-            let is_link = entry.file_name().to_string_lossy().starts_with("link_");
-            if is_link {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir(&p).or_else(not_found_ok).map_err(|e| perr(&p, e))?;
+                continue;
+            }
+            if entry.file_name().to_string_lossy().starts_with("link_") {
                 if let Ok(fd) = sys::obj_get(&p) {
                     // EINVAL/ENOLINK: already detached (e.g. the cgroup is gone); fine.
                     let _ = sys::link_detach(fd.as_fd());
                 }
             }
-            if let Err(source) = std::fs::remove_file(&p) {
-                if source.kind() != io::ErrorKind::NotFound {
-                    return Err(EbpfError::Pin { path: p, source });
-                }
-            }
+            std::fs::remove_file(&p).or_else(not_found_ok).map_err(|e| perr(&p, e))?;
         }
-        match std::fs::remove_dir(dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(EbpfError::Pin { path: dir.into(), source }),
-        }
-    }
-
-    /// Detaches the programs: links held by this handle are closed, and if the firewall is
-    /// pinned (by [`Firewall::pin`] or opened with [`Firewall::from_pins`]) the pins are
-    /// removed and the links force-detached.
-    pub fn detach(mut self) -> Result<(), EbpfError> {
-        let interfaces = std::mem::take(&mut *self.interfaces.lock().unwrap_or_else(|e| e.into_inner()));
-        for link in interfaces.into_values().flatten() {
-            let _ = sys::link_detach(link.as_fd()); // fails if the interface is gone: fine
-        }
-        let links = std::mem::take(&mut self.links);
-        for (_, link) in links {
-            match link {
-                AttachedLink::Fd(fd) => {
-                    // Detach now rather than when the kernel gets round to releasing it.
-                    if let Ok(info) = fd.info() {
-                        let _ = sys::link_detach_by_id(info.id());
-                    }
-                    drop(fd)
-                }
-                AttachedLink::Pinned(p) => drop(p), // the pin file goes with unpin() below
-                AttachedLink::Raw(fd) => {
-                    let _ = sys::link_detach(fd.as_fd()); // fails if the cgroup is gone: fine
-                }
-            }
-        }
-        if let Some(dir) = self.pin_dir.take() {
-            Self::unpin(&dir)?;
+        std::fs::remove_dir(dir).or_else(not_found_ok).map_err(|e| perr(dir, e))?;
+        match set::remove_unused_sets(Path::new(SET_ROOT)) {
+            Ok(removed) if !removed.is_empty() => log::info!("removed unused BPF program sets {removed:?}"),
+            Ok(_) => {}
+            Err(e) => log::warn!("removing unused BPF program sets: {e}"),
         }
         Ok(())
     }
 
-    /// Allows `ip` until now + ttl (CLOCK_MONOTONIC). An existing later expiry is kept.
+    /// Takes the container out of the set: its network namespace membership, its maps, its
+    /// configuration. The cgroup storage goes with the cgroup.
+    fn forget(&self) -> Result<(), EbpfError> {
+        let Some(id) = self.id else { return Ok(()) };
+        self.leave_netns()?;
+        for outer in self.set.maps.outers() {
+            outer.remove(&id, "remove the container's map")?;
+        }
+        self.set.maps.containers.remove(&id, "remove the container")?;
+        Ok(())
+    }
+
+    /// Detaches the programs: links held by this handle are detached now, and if the
+    /// firewall is pinned its pins are removed (see [`Firewall::unpin`]); otherwise its state
+    /// leaves the set here.
+    pub fn detach(mut self) -> Result<(), EbpfError> {
+        for (_, link) in std::mem::take(&mut self.links) {
+            let _ = sys::link_detach(link.as_fd()); // fails if the cgroup is gone: fine
+        }
+        match self.pin_dir.take() {
+            Some(dir) => Self::unpin(&dir),
+            None => self.forget(),
+        }
+    }
+
+    /// Allows `ip` until now + ttl (CLOCK_MONOTONIC). An existing later expiry is kept. When
+    /// the container's map is full the kernel refuses the insert: the error says so, and the
+    /// address stays refused (fail closed for this container alone).
     pub fn allow_ip(&self, ip: IpAddr, ttl: Duration) -> Result<(), EbpfError> {
         let key = v4_mapped(ip);
         let expires = sys::monotonic_ns().saturating_add(ttl.as_nanos().min(u64::MAX as u128) as u64);
-        let old: Option<abi::AllowIp> = self.lookup(M_ALLOW_IP, "lookup", &key)?;
+        let old = self.maps.allow_ip.get(&key)?;
         let expires_ns = old.map_or(expires, |o| o.expires_ns.max(expires));
-        self.update(M_ALLOW_IP, "update", &key, &abi::AllowIp { expires_ns })
+        self.maps.allow_ip.set(&key, &abi::AllowIp { expires_ns }, "update")
     }
 
     /// Removes an allowed IP (e.g. on policy reload). Returns whether it was present.
     pub fn revoke_ip(&self, ip: IpAddr) -> Result<bool, EbpfError> {
-        sys::map_delete(self.fd(M_ALLOW_IP), &v4_mapped(ip))
-            .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_ALLOW_IP], op: "delete", source })
+        self.maps.allow_ip.remove(&v4_mapped(ip), "delete")
     }
 
     /// Expiry of an allowed IP in CLOCK_MONOTONIC ns, if present.
     pub fn ip_expiry(&self, ip: IpAddr) -> Result<Option<u64>, EbpfError> {
-        Ok(self.lookup::<_, abi::AllowIp>(M_ALLOW_IP, "lookup", &v4_mapped(ip))?.map(|a| a.expires_ns))
+        Ok(self.maps.allow_ip.get(&v4_mapped(ip))?.map(|a| a.expires_ns))
     }
 
     pub fn allow_cidr(&self, net: IpAddr, prefix_len: u8) -> Result<(), EbpfError> {
-        self.cidr(M_ALLOW_CIDR, net, prefix_len)
+        Self::cidr(&self.maps.allow_cidr, net, prefix_len)
     }
 
     /// Block CIDRs win over allow CIDRs and allowed IPs.
     pub fn block_cidr(&self, net: IpAddr, prefix_len: u8) -> Result<(), EbpfError> {
-        self.cidr(M_BLOCK_CIDR, net, prefix_len)
+        Self::cidr(&self.maps.block_cidr, net, prefix_len)
     }
 
-    fn cidr(&self, map: usize, net: IpAddr, prefix_len: u8) -> Result<(), EbpfError> {
+    fn cidr(map: &MapHandle<abi::LpmKey, u32>, net: IpAddr, prefix_len: u8) -> Result<(), EbpfError> {
         let (max, base) = match net {
             IpAddr::V4(_) => (32u8, 96u32),
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() && prefix_len >= 96 => (128, 0),
             IpAddr::V6(_) => (128, 0),
         };
         if prefix_len > max {
             return Err(EbpfError::Prefix { net, prefix_len });
         }
         let key = abi::LpmKey { prefixlen: base + prefix_len as u32, addr: v4_mapped(net) };
-        self.update(map, "update", &key, &1u32)
+        map.set(&key, &1u32, "update")
     }
 
     pub fn set_mode(&self, mode: Mode) -> Result<(), EbpfError> {
-        let mut c = self.config()?;
-        c.mode = match mode {
-            Mode::Enforce => abi::MODE_ENFORCE,
-            Mode::Audit => abi::MODE_AUDIT,
-        };
-        self.write_config(&c)
+        self.change_config(|c| {
+            c.mode = match mode {
+                Mode::Enforce => abi::MODE_ENFORCE,
+                Mode::Audit => abi::MODE_AUDIT,
+            }
+        })
     }
 
     pub fn set_report_allowed(&self, on: bool) -> Result<(), EbpfError> {
-        let mut c = self.config()?;
-        c.report_allowed = on as u8;
-        self.write_config(&c)
+        self.change_config(|c| c.report_allowed = on as u8)
     }
 
-    /// The raw configuration as the programs see it.
+    /// Sets (or clears) the DNS proxy addresses: the programs can be set up before the
+    /// proxy's sockets exist (the runtime does that while the container is still being built).
+    pub fn set_dns_proxy(&self, v4: Option<SocketAddrV4>, v6: Option<SocketAddrV6>) -> Result<(), EbpfError> {
+        let with = config_raw(&FirewallConfig { proxy_v4: v4, proxy_v6: v6, ..FirewallConfig::default() });
+        self.change_config(|c| {
+            (c.has_proxy4, c.proxy4_addr, c.proxy4_port) = (with.has_proxy4, with.proxy4_addr, with.proxy4_port);
+            (c.has_proxy6, c.proxy6_addr, c.proxy6_port) = (with.has_proxy6, with.proxy6_addr, with.proxy6_port);
+        })
+    }
+
+    /// Changes the configuration, in the set too once attached (its event budget is kept).
+    fn change_config(&self, change: impl FnOnce(&mut abi::Config)) -> Result<(), EbpfError> {
+        let mut config = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut config);
+        if let Some(id) = self.id {
+            let mut container = self.set.maps.containers.get(&id)?.unwrap_or_default();
+            container.cfg = *config;
+            self.set.maps.containers.set(&id, &container, "write config")?;
+        }
+        Ok(())
+    }
+
+    /// The raw configuration as the programs see it (once attached).
     pub fn config(&self) -> Result<abi::Config, EbpfError> {
-        Ok(self.lookup(M_CONFIG, "lookup", &0u32)?.unwrap_or_default())
+        match self.id {
+            Some(id) => Ok(self.set.maps.containers.get(&id)?.map(|c| c.cfg).unwrap_or_default()),
+            None => Ok(*self.config.lock().unwrap_or_else(|e| e.into_inner())),
+        }
     }
 
     /// Who sent the DNS packet the proxy received from `src` (its peer address).
     pub fn dns_client_owner(&self, proto: Proto, src: SocketAddr) -> Option<Owner> {
         let key = abi::DnsClientKey {
+            container: self.id?,
             addr: v4_mapped(src.ip()),
             port: src.port(),
             proto: match proto {
                 Proto::Tcp => libc::IPPROTO_TCP as u8,
                 Proto::Udp => libc::IPPROTO_UDP as u8,
             },
-            _pad: 0,
+            _pad: [0; 5],
         };
-        let v: abi::DnsClient = self.lookup(M_DNS_CLIENT, "lookup", &key).ok()??;
+        let v = self.set.maps.dns_client.get(&key).ok()??;
         Some(Owner { pid: v.owner.pid, tgid: v.owner.tgid, comm: events::comm_str(&v.owner.comm), cookie: v.cookie })
     }
 
-    /// Owner of a socket by cookie (as recorded at connect/sendmsg).
-    pub fn socket_owner(&self, cookie: u64) -> Option<Owner> {
-        let o: abi::OwnerRaw = self.lookup(M_OWNER, "lookup", &cookie).ok()??;
-        Some(Owner { pid: o.pid, tgid: o.tgid, comm: events::comm_str(&o.comm), cookie })
+    /// The firewall's per-socket record of a socket of the caller's: who last connected or sent
+    /// on it, and the DNS server it addressed before the redirect to the proxy.
+    fn sock_record(&self, socket: BorrowedFd<'_>) -> Option<abi::SockRaw> {
+        self.set.maps.sock.get(&socket.as_raw_fd()).ok()?
+    }
+
+    /// Owner of a socket (as recorded at connect/sendmsg).
+    pub fn socket_owner(&self, socket: BorrowedFd<'_>) -> Option<Owner> {
+        let s = self.sock_record(socket).filter(|s| s.has_owner != 0)?;
+        let cookie = sys::socket_cookie(socket).unwrap_or(0);
+        Some(Owner { pid: s.owner.pid, tgid: s.owner.tgid, comm: events::comm_str(&s.owner.comm), cookie })
     }
 
     /// The DNS server a redirected socket originally addressed.
-    pub fn original_dns_destination(&self, cookie: u64) -> Option<SocketAddr> {
-        let o: abi::OrigDst = self.lookup(M_DNS_ORIG, "lookup", &cookie).ok()??;
-        Some(SocketAddr::new(events::unmap(o.addr), o.port))
+    pub fn original_dns_destination(&self, socket: BorrowedFd<'_>) -> Option<SocketAddr> {
+        let s = self.sock_record(socket).filter(|s| s.has_orig != 0)?;
+        Some(SocketAddr::new(events::unmap(s.orig.addr), s.orig.port))
     }
 
     /// The command line `tgid` exec'd with, recorded in the kernel at exec time for
-    /// processes in the firewall's cgroup (or below it): argv joined by spaces, as
-    /// `/proc/PID/cmdline` shows it with NULs turned into spaces, at most 256 bytes. Still
-    /// there after the process has exited (until the LRU map evicts it), which is the point:
-    /// read /proc while the process lives, fall back to this.
+    /// processes of firewalled containers: argv joined by spaces, as `/proc/PID/cmdline`
+    /// shows it with NULs turned into spaces, at most 256 bytes. Still there after the process
+    /// has exited (until the shared LRU map evicts it), which is the point: read /proc while
+    /// the process lives, fall back to this.
     pub fn exec_cmdline(&self, tgid: u32) -> Option<String> {
         self.exec_info(tgid).map(|i| i.cmdline)
     }
@@ -834,8 +777,8 @@ impl Firewall {
     /// [`Firewall::exec_cmdline`] with the process start time, to reject an entry of a later
     /// process that reused the pid (`start_time_ns > event.ts_ns`).
     pub fn exec_info(&self, tgid: u32) -> Option<ExecInfo> {
-        let e: abi::ExecRaw = self.lookup(M_EXEC_ARGS, "lookup", &tgid).ok()??;
-        let len = (e.len as usize).min(abi::ARGS_BYTES);
+        let e = self.set.maps.exec_args.get(&tgid).ok()??;
+        let len = (e.len as usize).min(abi::ARGS_BYTES as usize);
         Some(ExecInfo {
             cmdline: args_to_cmdline(&e.args[..len]),
             start_time_ns: e.start_time_ns,
@@ -846,108 +789,146 @@ impl Firewall {
     /// Why packet sockets (AF_PACKET, AF_XDP) are NOT refused to the cgroup, if they are not:
     /// the kernel cannot run the BPF LSM guard (see the module doc, "Packet sockets"). Then a
     /// process with CAP_NET_RAW can send frames past the firewall: the caller should fail
-    /// closed for containers that hold CAP_NET_RAW, or withhold it. Final after
-    /// [`Firewall::attach`] (the BPF LSM being active is checked there); for a handle from
-    /// [`Firewall::from_pins`]: whether the guard's link is pinned.
+    /// closed for containers that hold CAP_NET_RAW, or withhold it.
     pub fn packet_socket_guard_unavailable(&self) -> Option<&str> {
         self.guard_unavailable.as_deref()
     }
 
-    /// Why exec command lines are not recorded, if they are not (see [`Firewall::load`]).
-    /// Always None for a handle from [`Firewall::from_pins`].
+    /// Why exec command lines are not recorded, if they are not.
     pub fn exec_capture_unavailable(&self) -> Option<&str> {
         self.exec_unavailable.as_deref()
     }
 
-    /// Async stream of events (needs a tokio runtime). Several streams may exist; each event
-    /// is delivered to one of them.
+    /// Async stream of the container's events (needs a tokio runtime).
     pub fn events(&self) -> Result<EventStream, EbpfError> {
-        let dup = |i: usize| {
-            self.fd(i)
-                .try_clone_to_owned()
-                .map_err(|source| EbpfError::Map { map: MAP_NAMES[i], op: "dup", source })
-        };
-        let md = MapData::from_fd(dup(M_EVENTS)?).map_err(|e| EbpfError::Events(io::Error::other(e)))?;
+        let id = self.need_id()?;
+        let md = MapData::from_fd(self.maps.events.try_clone()?).map_err(|e| EbpfError::Events(io::Error::other(e)))?;
         let ring = RingBuf::try_from(Map::RingBuf(md)).map_err(|e| EbpfError::Events(io::Error::other(e)))?;
-        EventStream::new(ring, dup(M_RATELIMIT)?)
+        EventStream::new(ring, self.set.maps.containers.try_clone()?, id)
     }
 
     /// Events dropped by the kernel side (rate limit or full ring buffer).
     pub fn suppressed_events(&self) -> u64 {
-        events::read_suppressed(self.fd(M_RATELIMIT))
+        self.id.map_or(0, |id| events::read_suppressed(self.set.maps.containers.fd(), id))
     }
 
-    /// Memory the kernel accounts for each map (fdinfo `memlock`).
+    /// Memory the kernel accounts for the container's own maps and the set's shared ones.
     pub fn map_memory(&self) -> Result<Vec<MapMemory>, EbpfError> {
-        MAP_NAMES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                sys::fd_memlock(self.fd(i))
-                    .map(|memlock_bytes| MapMemory { name, memlock_bytes })
-                    .map_err(|source| EbpfError::Map { map: name, op: "fdinfo", source })
-            })
-            .collect()
+        let own = self.maps.memory()?.into_iter().map(|(name, b)| MapMemory { name, memlock_bytes: b, shared: false });
+        let shared = self.set.maps.memory()?.into_iter().map(|(name, b)| MapMemory { name, memlock_bytes: b, shared: true });
+        Ok(own.chain(shared).collect())
     }
 
-    /// Whether this handle holds attached links (pinned or not).
+    /// Whether this handle holds attached links.
     pub fn is_attached(&self) -> bool {
         !self.links.is_empty()
     }
 
-    fn fd(&self, i: usize) -> BorrowedFd<'_> {
-        self.maps[i].fd().as_fd()
+    /// Makes the container a member of the calling thread's network namespace's boundary
+    /// filter (once). At most [`abi::NETNS_MEMBERS`] firewalled containers share a namespace.
+    fn join_netns(&self) -> Result<u64, EbpfError> {
+        let mut joined = self.netns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cookie) = *joined {
+            return Ok(cookie);
+        }
+        let id = self.need_id()?;
+        let cookie = sys::current_netns_cookie().map_err(|source| EbpfError::Map { map: "cgfw_netns", op: "netns cookie", source })?;
+        let _lock = self.netns_lock()?;
+        let mut members = self.set.maps.netns.get(&cookie)?.unwrap_or_default();
+        let n = members.n as usize;
+        if !members.ids[..n.min(members.ids.len())].contains(&id) {
+            if n >= members.ids.len() {
+                return Err(EbpfError::NetnsFull(abi::NETNS_MEMBERS));
+            }
+            members.ids[n] = id;
+            members.n += 1;
+            self.set.maps.netns.set(&cookie, &members, "join the network namespace")?;
+        }
+        *joined = Some(cookie);
+        if let Some(dir) = &self.pin_dir {
+            let _ = std::fs::create_dir(dir.join(format!("{MARK_NETNS}{cookie}")));
+        }
+        Ok(cookie)
     }
 
-    fn lookup<K: sys::Plain, V: sys::Plain>(&self, i: usize, op: &'static str, k: &K) -> Result<Option<V>, EbpfError> {
-        sys::map_lookup(self.fd(i), k).map_err(|source| EbpfError::Map { map: MAP_NAMES[i], op, source })
-    }
-
-    fn update<K: sys::Plain, V: sys::Plain>(&self, i: usize, op: &'static str, k: &K, v: &V) -> Result<(), EbpfError> {
-        sys::map_update(self.fd(i), k, v).map_err(|source| EbpfError::Map { map: MAP_NAMES[i], op, source })
-    }
-
-    /// Attaches the boundary programs (TCX egress and ingress) to interface `ifindex` of the
-    /// calling thread's network namespace, after whatever is attached there already, and pins
-    /// the links (`link_tc_<ifindex>_<egress|ingress>`) if the firewall is pinned. Attaching
-    /// an interface twice is a no-op. Needs the handle that loaded the programs.
-    pub fn attach_interface(&self, ifindex: u32) -> Result<(), EbpfError> {
-        let mut interfaces = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
-        if interfaces.contains_key(&ifindex) {
+    /// Leaves the network namespace joined; the last member detaches the boundary programs.
+    fn leave_netns(&self) -> Result<(), EbpfError> {
+        let Some(cookie) = *self.netns.lock().unwrap_or_else(|e| e.into_inner()) else { return Ok(()) };
+        let id = self.need_id()?;
+        let _lock = self.netns_lock()?;
+        let Some(mut members) = self.set.maps.netns.get(&cookie)? else { return Ok(()) };
+        let n = (members.n as usize).min(members.ids.len());
+        let kept: Vec<u64> = members.ids[..n].iter().copied().filter(|m| *m != id).collect();
+        if kept.is_empty() {
+            self.set.maps.netns.remove(&cookie, "leave the network namespace")?;
+            let dir = self.set.netns_dir(cookie);
+            set::remove_set_dir(&dir).map_err(|source| EbpfError::Pin { path: dir, source })?;
             return Ok(());
         }
-        if self.tc_programs.is_empty() {
-            return Err(EbpfError::MissingProgram("cgfw_tc_egress (handle opened from pins)"));
-        }
-        let mut made = Vec::new();
-        for (name, attach_type, prog) in &self.tc_programs {
-            let link = sys::link_create(prog.as_fd(), ifindex, *attach_type).map_err(|source| {
-                // bpf_mprog takes a bounded number of programs per interface and direction
-                // (BPF_MPROG_MAX; 63 attached here on 6.18).
+        members.ids = [0; abi::NETNS_MEMBERS as usize];
+        members.ids[..kept.len()].copy_from_slice(&kept);
+        members.n = kept.len() as u32;
+        self.set.maps.netns.set(&cookie, &members, "leave the network namespace")
+    }
+
+    /// Serialises changes to namespace memberships and boundary links across sidecars.
+    fn netns_lock(&self) -> Result<sys::DirLock, EbpfError> {
+        let dir = self.set.dir().join("netns");
+        std::fs::create_dir_all(&dir).map_err(|source| EbpfError::Pin { path: dir.clone(), source })?;
+        sys::DirLock::new(&dir, true).map_err(|source| EbpfError::Pin { path: dir, source })
+    }
+
+    /// Makes sure the boundary programs (TCX egress and ingress) are attached to interface
+    /// `ifindex` of the calling thread's network namespace, and the container is one of the
+    /// namespace's members they decide for. One pair serves every firewalled container of the
+    /// namespace: the first attaches it (links pinned in the set, `netns/<cookie>/`), later
+    /// ones find it. Idempotent.
+    pub fn attach_interface(&self, ifindex: u32) -> Result<(), EbpfError> {
+        let cookie = self.join_netns()?;
+        let _lock = self.netns_lock()?;
+        let dir = self.set.netns_dir(cookie);
+        std::fs::create_dir_all(&dir).map_err(|source| EbpfError::Pin { path: dir.clone(), source })?;
+        for (name, attach_type, suffix) in
+            [("cgfw_tc_egress", sys::BPF_TCX_EGRESS, "egress"), ("cgfw_tc_ingress", sys::BPF_TCX_INGRESS, "ingress")]
+        {
+            let path = dir.join(format!("tc_{ifindex}_{suffix}"));
+            if live_tcx_link(&path) == Some(ifindex) {
+                continue;
+            }
+            let _ = std::fs::remove_file(&path); // a link whose interface is gone
+            let prog = self.set.program(name).ok_or(EbpfError::MissingProgram(name))?;
+            let link = sys::link_create(prog.as_fd(), ifindex, attach_type).map_err(|source| {
                 let why = if source.raw_os_error() == Some(libc::ERANGE) {
-                    "it carries as many TCX programs as the kernel takes per interface (63 on 6.18): no more firewalled containers can share this network namespace"
+                    "it carries as many TCX programs as the kernel takes per interface (63 on 6.18)"
                 } else {
                     "TCX needs kernel 6.6+"
                 };
                 EbpfError::AttachInterface { program: name, ifindex, why, source }
             })?;
-            if let Some(dir) = &self.pin_dir {
-                let suffix = if *attach_type == sys::BPF_TCX_EGRESS { "egress" } else { "ingress" };
-                let path = dir.join(format!("link_tc_{ifindex}_{suffix}"));
-                if let Err(source) = sys::obj_pin(link.as_fd(), &path) {
-                    let _ = sys::link_detach(link.as_fd());
-                    return Err(EbpfError::Pin { path, source });
-                }
+            if let Err(source) = sys::obj_pin(link.as_fd(), &path) {
+                let _ = sys::link_detach(link.as_fd());
+                return Err(EbpfError::Pin { path, source });
             }
-            made.push(link);
         }
-        interfaces.insert(ifindex, made);
         Ok(())
     }
 
-    /// Interfaces the boundary programs are attached to (ifindex).
+    /// Interfaces of the joined network namespace the boundary programs are attached to.
     pub fn attached_interfaces(&self) -> Vec<u32> {
-        self.interfaces.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+        let Some(cookie) = *self.netns.lock().unwrap_or_else(|e| e.into_inner()) else { return Vec::new() };
+        let dir = self.set.netns_dir(cookie);
+        let mut found: Vec<u32> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ifindex: u32 = name.strip_prefix("tc_")?.strip_suffix("_egress")?.parse().ok()?;
+                (live_tcx_link(&e.path()) == Some(ifindex)).then_some(ifindex)
+            })
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     /// Makes the namespace's own addresses exactly `addrs` (anti-spoofing: a packet of the
@@ -957,23 +938,21 @@ impl Firewall {
     pub fn set_local_addrs(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
         let mut entries: Vec<([u8; 16], u8)> = Vec::new();
         for addr in addrs {
-            entries.push((v4_mapped(*addr), LOCAL_UNICAST));
+            entries.push((v4_mapped(*addr), abi::LOCAL_UNICAST));
             if let IpAddr::V6(v6) = addr {
                 if !v6.is_loopback() && !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
-                    entries.push((solicited_node(v6), LOCAL_GROUP));
+                    entries.push((solicited_node(v6), abi::LOCAL_GROUP));
                 }
             }
         }
-        self.set_address_set(M_LOCAL_ADDR, &entries)
+        set_address_set(&self.maps.local_addr, &entries)
     }
 
     /// The namespace's own addresses as the programs see them (not the groups).
     pub fn local_addrs(&self) -> Result<Vec<IpAddr>, EbpfError> {
-        let keys: Vec<[u8; 16]> = sys::map_keys(self.fd(M_LOCAL_ADDR))
-            .map_err(|source| EbpfError::Map { map: MAP_NAMES[M_LOCAL_ADDR], op: "walk", source })?;
         let mut addrs = Vec::new();
-        for key in keys {
-            if self.lookup::<_, u8>(M_LOCAL_ADDR, "lookup", &key)? == Some(LOCAL_UNICAST) {
+        for key in self.maps.local_addr.keys()? {
+            if self.maps.local_addr.get(&key)? == Some(abi::LOCAL_UNICAST) {
                 addrs.push(events::unmap(key));
             }
         }
@@ -983,44 +962,53 @@ impl Firewall {
     /// The DNS proxy's upstream resolvers: its queries to them (port 53) pass the boundary.
     pub fn set_upstreams(&self, addrs: &[IpAddr]) -> Result<bool, EbpfError> {
         let entries: Vec<([u8; 16], u8)> = addrs.iter().map(|a| (v4_mapped(*a), 1)).collect();
-        self.set_address_set(M_UPSTREAM, &entries)
+        set_address_set(&self.maps.upstream, &entries)
     }
+}
 
-    /// Makes a set map (address -> kind) exactly `entries`.
-    fn set_address_set(&self, map: usize, entries: &[([u8; 16], u8)]) -> Result<bool, EbpfError> {
-        let want: std::collections::BTreeMap<[u8; 16], u8> = entries.iter().copied().collect();
-        let mut changed = false;
-        // Add (or update) first, then remove: an address that stays is never missing between.
-        for (key, kind) in &want {
-            if self.lookup::<_, u8>(map, "lookup", key)? != Some(*kind) {
-                self.update(map, "add address", key, kind)?;
-                changed = true;
-            }
+impl Drop for Firewall {
+    /// A firewall that was never pinned lives only as long as its handle: its state leaves the
+    /// set with it (its links close with their fds). A pinned one stays until unpinned.
+    fn drop(&mut self) {
+        if self.pin_dir.is_none() && self.id.is_some() {
+            let _ = self.forget();
         }
-        let have: Vec<[u8; 16]> = sys::map_keys(self.fd(map))
-            .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "walk", source })?;
-        for key in have.iter().filter(|k| !want.contains_key(*k)) {
-            sys::map_delete(self.fd(map), key)
-                .map_err(|source| EbpfError::Map { map: MAP_NAMES[map], op: "remove address", source })?;
+    }
+}
+
+fn not_found_ok(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// The interface a pinned TCX link is attached to; None if the pin is missing or the link was
+/// detached (its interface went away: the kernel clears the ifindex).
+fn live_tcx_link(path: &Path) -> Option<u32> {
+    let fd = sys::obj_get(path).ok()?;
+    // bpf_link_info: type, id, prog_id, pad, then tcx { ifindex, attach_type }.
+    let info = sys::obj_info::<6>(fd.as_fd()).ok()?;
+    (info[4] != 0).then_some(info[4])
+}
+
+/// Makes a set map (address -> kind) exactly `entries`. Returns whether it changed.
+fn set_address_set(map: &MapHandle<[u8; 16], u8>, entries: &[([u8; 16], u8)]) -> Result<bool, EbpfError> {
+    let want: std::collections::BTreeMap<[u8; 16], u8> = entries.iter().copied().collect();
+    let mut changed = false;
+    // Add (or update) first, then remove: an address that stays is never missing between.
+    for (key, kind) in &want {
+        if map.get(key)? != Some(*kind) {
+            map.set(key, kind, "add address")?;
             changed = true;
         }
-        Ok(changed)
     }
-
-    /// Sets (or clears) the DNS proxy addresses after [`Firewall::load`]: the programs can be
-    /// loaded before the proxy's sockets exist (the runtime loads them while the container is
-    /// still being built) and get the addresses before [`Firewall::attach`].
-    pub fn set_dns_proxy(&self, v4: Option<SocketAddrV4>, v6: Option<SocketAddrV6>) -> Result<(), EbpfError> {
-        let mut c = self.config()?;
-        let with = config_raw(&FirewallConfig { proxy_v4: v4, proxy_v6: v6, ..FirewallConfig::default() });
-        (c.has_proxy4, c.proxy4_addr, c.proxy4_port) = (with.has_proxy4, with.proxy4_addr, with.proxy4_port);
-        (c.has_proxy6, c.proxy6_addr, c.proxy6_port) = (with.has_proxy6, with.proxy6_addr, with.proxy6_port);
-        self.write_config(&c)
+    for key in map.keys()?.iter().filter(|k| !want.contains_key(*k)) {
+        map.remove(key, "remove address")?;
+        changed = true;
     }
-
-    fn write_config(&self, c: &abi::Config) -> Result<(), EbpfError> {
-        self.update(M_CONFIG, "write config", &0u32, c)
-    }
+    Ok(changed)
 }
 
 /// [`Firewall::packet_socket_guard_unavailable`] when [`FirewallConfig::packet_socket_guard`]
@@ -1029,23 +1017,32 @@ pub const NOT_REQUESTED: &str = "not requested";
 
 /// Whether this kernel runs the packet-socket guard: the BPF LSM is active and the kernel
 /// accepts the program (loaded and dropped again; nothing is attached). Err says why not. It
-/// costs a parse of the kernel's BTF (tens of ms): callers keep the answer.
+/// costs a parse of the kernel's BTF (tens of ms) unless this build's program set is loaded
+/// already (then the set says): callers keep the answer.
 pub fn probe_packet_socket_guard() -> Result<(), String> {
     bpf_lsm_active()?;
-    let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {}", chain(&e)))?;
-    let mut bpf = EbpfLoader::new()
+    let set_dir = Path::new(SET_ROOT).join(BUILD_ID);
+    if set_dir.exists() {
+        return if set_dir.join("prog_cgfw_socket_create").exists() {
+            Ok(())
+        } else {
+            Err("the kernel refused the packet-socket guard when the program set was loaded".into())
+        };
+    }
+    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {}", chain(&e)))?;
+    let mut bpf = aya::EbpfLoader::new()
         .btf(Some(&btf))
         .load(BPF_OBJECT)
         .map_err(|e| format!("loading the BPF object: {}", chain(&e)))?;
-    let (name, hook) = PROGRAMS
+    let (name, hook) = set::PROGRAMS
         .iter()
         .find_map(|(name, hook)| match hook {
-            Hook::LsmCgroup(hook) => Some((*name, *hook)),
+            set::Hook::LsmCgroup(hook) => Some((*name, *hook)),
             _ => None,
         })
         .ok_or("no LSM program in the object")?;
     let prog = bpf.program_mut(name).ok_or("LSM program missing from the object")?;
-    <&mut LsmCgroup>::try_from(prog)
+    <&mut aya::programs::LsmCgroup>::try_from(prog)
         .and_then(|p| p.load(hook, &btf))
         .map_err(|e| format!("loading {name} (lsm_cgroup/{hook}): {}", chain(&e)))
 }

@@ -12,14 +12,15 @@ use std::{
     path::Path,
 };
 
+const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
 const BPF_LINK_DETACH: libc::c_long = 34;
 
 pub const BPF_ANY: u64 = 0;
@@ -69,6 +70,10 @@ unsafe impl Plain for crate::abi::DnsClientKey {}
 unsafe impl Plain for crate::abi::DnsClient {}
 unsafe impl Plain for crate::abi::RateLimit {}
 unsafe impl Plain for crate::abi::ExecRaw {}
+unsafe impl Plain for crate::abi::Container {}
+unsafe impl Plain for crate::abi::Netns {}
+unsafe impl Plain for crate::abi::SockRaw {}
+unsafe impl Plain for i32 {}
 
 pub fn map_lookup<K: Plain, V: Plain>(fd: BorrowedFd<'_>, key: &K) -> io::Result<Option<V>> {
     let mut v = V::default();
@@ -129,6 +134,118 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// enum bpf_attach_type values of the cgroup hooks (linux/bpf.h).
+pub const BPF_CGROUP_INET_EGRESS: u32 = 1;
+pub const BPF_CGROUP_INET_SOCK_CREATE: u32 = 2;
+pub const BPF_CGROUP_INET4_CONNECT: u32 = 10;
+pub const BPF_CGROUP_INET6_CONNECT: u32 = 11;
+pub const BPF_CGROUP_UDP4_SENDMSG: u32 = 14;
+pub const BPF_CGROUP_UDP6_SENDMSG: u32 = 15;
+pub const BPF_CGROUP_UDP4_RECVMSG: u32 = 19;
+pub const BPF_CGROUP_UDP6_RECVMSG: u32 = 20;
+pub const BPF_CGROUP_INET4_GETPEERNAME: u32 = 29;
+pub const BPF_CGROUP_INET6_GETPEERNAME: u32 = 30;
+pub const BPF_LSM_CGROUP: u32 = 43;
+
+/// enum bpf_map_type values of the per-container inner maps.
+pub const BPF_MAP_TYPE_HASH: u32 = 1;
+pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+pub const BPF_F_NO_PREALLOC: u32 = 1;
+
+/// BPF_MAP_CREATE of a plain map (no BTF), named `name` (at most 15 bytes are kept).
+pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, flags: u32, name: &str) -> io::Result<OwnedFd> {
+    let mut a: Attr = [0; 16];
+    a[0] = map_type as u64 | (key_size as u64) << 32;
+    a[1] = value_size as u64 | (max_entries as u64) << 32;
+    a[2] = flags as u64; // map_flags, inner_map_fd 0
+    // numa_node (u32 at byte 24) 0, map_name[16] at byte 28
+    let mut bytes = [0u8; 16];
+    for (b, c) in bytes.iter_mut().zip(name.bytes().take(15)) {
+        *b = if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' { c } else { b'_' };
+    }
+    a[3] = u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as u64 * (1 << 32);
+    a[4] = u64::from_ne_bytes(bytes[4..12].try_into().unwrap());
+    a[5] = u32::from_ne_bytes(bytes[12..16].try_into().unwrap()) as u64;
+    let fd = bpf(BPF_MAP_CREATE, &mut a)?;
+    // SAFETY: the kernel returned a new file descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The first `N` u32 words of an object's info (BPF_OBJ_GET_INFO_BY_FD): for a program
+/// [type, id, ...], for a link [type, id, prog_id, pad, then the attach-type union], for a map
+/// [type, id, key_size, value_size, max_entries, map_flags, ...].
+pub fn obj_info<const N: usize>(fd: BorrowedFd<'_>) -> io::Result<[u32; N]> {
+    let mut info = [0u32; N];
+    let mut a: Attr = [0; 16];
+    a[0] = fd.as_raw_fd() as u32 as u64 | ((N * 4) as u64) << 32; // bpf_fd, info_len
+    a[1] = info.as_mut_ptr() as u64;
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a)?;
+    Ok(info)
+}
+
+/// The network namespace cookie of the calling thread's namespace (SO_NETNS_COOKIE, 5.14+):
+/// what bpf_get_netns_cookie() returns for a packet of that namespace.
+pub fn current_netns_cookie() -> io::Result<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    // SAFETY: plain socket(2); the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut cookie: u64 = 0;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: cookie and len are valid for the sizes given.
+    let r = unsafe {
+        libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, SO_NETNS_COOKIE, &mut cookie as *mut u64 as *mut libc::c_void, &mut len)
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
+}
+
+/// An flock(2) on a directory, held until dropped.
+pub struct DirLock(OwnedFd);
+
+impl DirLock {
+    /// Shared (`exclusive` false) or exclusive lock on `dir`, waiting for it.
+    pub fn new(dir: &Path, exclusive: bool) -> io::Result<DirLock> {
+        Self::take(dir, if exclusive { libc::LOCK_EX } else { libc::LOCK_SH })
+    }
+
+    /// An exclusive lock if nobody holds any: None if someone does.
+    pub fn try_exclusive(dir: &Path) -> io::Result<Option<DirLock>> {
+        match Self::take(dir, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn take(dir: &Path, op: libc::c_int) -> io::Result<DirLock> {
+        let f = std::fs::File::open(dir)?;
+        loop {
+            // SAFETY: flock on an fd we own.
+            if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+                return Ok(DirLock(f.into()));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DirLock({})", self.0.as_raw_fd())
+    }
+}
+
 /// enum bpf_attach_type values of TCX (kernel 6.6+; newer than Debian 12's uapi headers).
 pub const BPF_TCX_INGRESS: u32 = 46;
 pub const BPF_TCX_EGRESS: u32 = 47;
@@ -163,17 +280,6 @@ pub fn link_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut a: Attr = [0; 16];
     a[0] = fd.as_raw_fd() as u32 as u64;
     bpf(BPF_LINK_DETACH, &mut a).map(|_| ())
-}
-
-/// Detach a link by id, synchronously (closing the last fd defers the release to a
-/// workqueue, so a closed link may still act for a moment).
-pub fn link_detach_by_id(id: u32) -> io::Result<()> {
-    let mut a: Attr = [0; 16];
-    a[0] = id as u64;
-    let fd = bpf(BPF_LINK_GET_FD_BY_ID, &mut a)?;
-    // SAFETY: new fd from the kernel, owned here.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    link_detach(std::os::fd::AsFd::as_fd(&fd))
 }
 
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
@@ -264,4 +370,19 @@ pub fn cgroup_level(dir: &Path) -> io::Result<u32> {
     let below = dir.strip_prefix(&mountpoint).map_err(io::Error::other)?.components().count();
     let root_depth = Path::new(&root).components().filter(|c| matches!(c, std::path::Component::Normal(_))).count();
     Ok((below + root_depth) as u32)
+}
+
+/// The socket cookie of a socket fd (SO_COOKIE): what bpf_get_socket_cookie() returns for it.
+pub fn socket_cookie(socket: BorrowedFd<'_>) -> io::Result<u64> {
+    const SO_COOKIE: libc::c_int = 57;
+    let mut cookie: u64 = 0;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: cookie and len are valid for the sizes given.
+    let r = unsafe {
+        libc::getsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, SO_COOKIE, &mut cookie as *mut u64 as *mut libc::c_void, &mut len)
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
 }

@@ -32,6 +32,23 @@ struct task_struct {
 	int tgid;
 } __attribute__((preserve_access_index));
 
+/* Whether current is in a firewalled container's cgroup or below it: its cgroup v2 ancestors
+ * (level 1 = a child of the root, down to its own cgroup) are looked up in cgfw_containers.
+ * One pair of these programs serves every container on the host, so this is the cost every
+ * exec and fork on the host pays: at most CGFW_MAX_CGROUP_DEPTH helper calls and lookups,
+ * fewer for shallow cgroups (the walk ends below the task's own level). */
+static __always_inline int cgfw_current_firewalled(void)
+{
+	for (int level = 1; level <= CGFW_MAX_CGROUP_DEPTH; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			return 0;
+		if (bpf_map_lookup_elem(&cgfw_containers, &id))
+			return 1;
+	}
+	return 0;
+}
+
 /* args: (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm); p == current */
 SEC("tp_btf/sched_process_exec")
 int cgfw_exec(unsigned long long *ctx)
@@ -43,8 +60,7 @@ int cgfw_exec(unsigned long long *ctx)
 	__u64 size;
 	__u32 tgid;
 
-	/* 1: current is in the cgroup at index 0 or a descendant (cgroup v2 hierarchy). */
-	if (bpf_current_task_under_cgroup(&cgfw_cgroup, 0) != 1)
+	if (!cgfw_current_firewalled())
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	mm = p->mm;
@@ -80,12 +96,11 @@ int cgfw_fork(unsigned long long *ctx)
 	struct cgfw_exec e;
 	__u32 parent_tgid, child_tgid;
 
-	if (bpf_current_task_under_cgroup(&cgfw_cgroup, 0) != 1)
-		return 0;
 	/* A new thread shares its process's entry; only a new process (pid == tgid) needs one. */
 	if (child->pid != child->tgid)
 		return 0;
 	parent_tgid = bpf_get_current_pid_tgid() >> 32;
+	/* Only processes of firewalled containers have an entry: no cgroup walk needed here. */
 	parent_entry = bpf_map_lookup_elem(&cgfw_exec_args, &parent_tgid);
 	if (!parent_entry)
 		return 0;

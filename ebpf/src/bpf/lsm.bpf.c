@@ -40,14 +40,13 @@ int cgfw_socket_create(unsigned long long *ctx)
 	int type = (int)ctx[1];
 	int protocol = (int)ctx[2];
 	int kern = (int)ctx[3];
-	struct cgfw_config *cfg;
+	struct cgfw_ctr ctr;
 	struct cgfw_event e = {};
 	__u64 pid_tgid;
 
 	if (kern || (family != AF_PACKET && family != AF_XDP))
 		return 1;
-	cfg = cgfw_cfg();
-	if (!cfg)
+	if (!cgfw_ctr_attached(&ctr))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	e.pid = (__u32)pid_tgid;
@@ -55,11 +54,11 @@ int cgfw_socket_create(unsigned long long *ctx)
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	e.cgroup_id = bpf_get_current_cgroup_id();
 	e.kind = CGFW_KIND_PACKET;
-	e.verdict = cgfw_verdict(cfg, 0);
+	e.verdict = cgfw_verdict(&ctr, 0);
 	e.reason = CGFW_REASON_PACKET_SOCKET;
 	e.proto = (__u8)(type & 0xf); /* SOCK_TYPE_MASK: without SOCK_NONBLOCK/SOCK_CLOEXEC */
 	e.family = (__u8)family;
 	e.dport = family == AF_PACKET ? bpf_ntohs((__u16)protocol) : (__u16)protocol;
-	cgfw_emit(cfg, &e);
-	return cfg->mode == CGFW_MODE_AUDIT ? 1 : 0;
+	cgfw_emit(&ctr, &e);
+	return cgfw_audit(&ctr);
 }

@@ -31,8 +31,8 @@
  *
  * DNS attribution: a packet to the DNS proxy (loopback, proxy port) carries the client's
  * source address and port, which the proxy will see as the peer of the datagram or of the
- * accepted TCP connection. The owner of the sending socket is known from the cookie -> owner
- * map written at connect/sendmsg time. This hook runs in the sender's context before the
+ * accepted TCP connection. The owner of the sending socket is known from its cgfw_sock,
+ * written at connect/sendmsg time. This hook runs in the sender's context before the
  * packet is queued to the proxy's socket, so the (proto, source address, source port) ->
  * owner entry is always written before the proxy can read the packet. A source tuple is
  * unique among live sockets; an entry is only replaced when a new socket reuses the same
@@ -44,28 +44,8 @@
 
 #define CGFW_LOOPBACK_IFINDEX 1 /* LOOPBACK_IFINDEX: lo has ifindex 1 in every netns */
 
-static __always_inline void cgfw_record_dns_client(struct __sk_buff *skb, const __u8 saddr[16],
-						  __u16 sport, __u8 proto)
-{
-	struct cgfw_dns_client_key key = {};
-	struct cgfw_dns_client val = {};
-	struct cgfw_owner *owner;
-	__u64 cookie = bpf_get_socket_cookie(skb);
-
-	__builtin_memcpy(key.addr, saddr, 16);
-	key.port = sport;
-	key.proto = proto;
-	val.cookie = cookie;
-	owner = bpf_map_lookup_elem(&cgfw_owner, &cookie);
-	if (owner)
-		val.owner = *owner;
-	bpf_map_update_elem(&cgfw_dns_client, &key, &val, BPF_ANY);
-}
-
-
-/* Whether the packet's socket was created by a process (socket(2)) after the programs
- * attached; see cgfw_user_sock. */
-static __always_inline int cgfw_from_user_socket(struct __sk_buff *skb)
+/* The socket's cgfw_sock (NULL for a socket without one: the kernel's, or no full socket). */
+static __always_inline struct cgfw_sock *cgfw_skb_sock(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
@@ -73,40 +53,58 @@ static __always_inline int cgfw_from_user_socket(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 0;
-	return bpf_sk_storage_get(&cgfw_user_sock, sk, 0, 0) != 0;
+	return bpf_sk_storage_get(&cgfw_sock, sk, 0, 0);
 }
 
-static __always_inline void cgfw_report_packet(struct __sk_buff *skb, struct cgfw_config *cfg,
-					       const struct cgfw_pkt *p, __u8 reason)
+static __always_inline void cgfw_record_dns_client(struct __sk_buff *skb, const struct cgfw_ctr *ctr,
+						  const struct cgfw_sock *s, const __u8 saddr[16], __u16 sport,
+						  __u8 proto)
+{
+	struct cgfw_dns_client_key key = {};
+	struct cgfw_dns_client val = {};
+
+	key.container = ctr->id;
+	__builtin_memcpy(key.addr, saddr, 16);
+	key.port = sport;
+	key.proto = proto;
+	val.cookie = bpf_get_socket_cookie(skb);
+	if (s && s->has_owner)
+		val.owner = s->owner;
+	bpf_map_update_elem(&cgfw_dns_client, &key, &val, BPF_ANY);
+}
+
+static __always_inline void cgfw_report_packet(struct __sk_buff *skb, const struct cgfw_ctr *ctr,
+					       const struct cgfw_sock *s, const struct cgfw_pkt *p, __u8 reason)
 {
 	struct cgfw_event e = {};
-	struct cgfw_owner *owner;
-	__u64 cookie = bpf_get_socket_cookie(skb);
 	e.cgroup_id = bpf_skb_cgroup_id(skb);
-	e.cookie = cookie;
-	owner = bpf_map_lookup_elem(&cgfw_owner, &cookie);
-	if (owner) {
-		e.pid = owner->pid;
-		e.tgid = owner->tgid;
-		__builtin_memcpy(e.comm, owner->comm, sizeof(e.comm));
+	e.cookie = bpf_get_socket_cookie(skb);
+	if (s && s->has_owner) {
+		e.pid = s->owner.pid;
+		e.tgid = s->owner.tgid;
+		__builtin_memcpy(e.comm, s->owner.comm, sizeof(e.comm));
 	}
 	cgfw_event_from_pkt(&e, p, p->daddr, p->dport);
 	e.kind = CGFW_KIND_PACKET;
-	e.verdict = cgfw_verdict(cfg, 0);
+	e.verdict = cgfw_verdict(ctr, 0);
 	e.reason = reason;
-	cgfw_emit(cfg, &e);
+	cgfw_emit(ctr, &e);
 }
 
 SEC("cgroup_skb/egress")
 int cgfw_egress(struct __sk_buff *skb)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
+	struct cgfw_ctr ctr;
+	struct cgfw_config *cfg;
+	struct cgfw_sock *s;
 	struct cgfw_pkt p;
 	int allowed, parsed;
 	__u8 reason;
 
-	if (!cfg)
+	if (!cgfw_ctr_attached(&ctr))
 		return 0;
+	cfg = &ctr.c->cfg;
+	s = cgfw_skb_sock(skb);
 	parsed = cgfw_parse(skb, &p);
 	if (parsed == 0)
 		return 1; /* not IP: nothing to filter by address */
@@ -114,13 +112,13 @@ int cgfw_egress(struct __sk_buff *skb)
 		goto malformed;
 
 	/* 1. The kernel's own link messages (see the file comment). */
-	if (cgfw_is_link_icmp6(&p) && !cgfw_from_user_socket(skb) &&
-	    (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
+	if (cgfw_is_link_icmp6(&p) && !(s && s->container) &&
+	    (cgfw_is_own(&ctr, p.saddr) || cgfw_is_unspecified(p.saddr)))
 		return 1;
 
 	if (skb->ifindex == CGFW_LOOPBACK_IFINDEX) {
 		/* 2. Loopback: only between the namespace's own addresses. */
-		if (!cgfw_is_own(p.saddr) || !(cgfw_is_own(p.daddr) || cgfw_is_loopback(p.daddr))) {
+		if (!cgfw_is_own(&ctr, p.saddr) || !(cgfw_is_own(&ctr, p.daddr) || cgfw_is_loopback(p.daddr))) {
 			reason = CGFW_REASON_SPOOFED_SOURCE;
 			goto refuse;
 		}
@@ -137,7 +135,7 @@ int cgfw_egress(struct __sk_buff *skb)
 					   cgfw_addr_eq(p.daddr, cfg->proxy6_addr);
 			}
 			if (to_proxy)
-				cgfw_record_dns_client(skb, p.saddr, p.sport, p.proto);
+				cgfw_record_dns_client(skb, &ctr, s, p.saddr, p.sport, p.proto);
 		}
 		return 1;
 	}
@@ -147,21 +145,21 @@ int cgfw_egress(struct __sk_buff *skb)
 		reason = CGFW_REASON_LOOPBACK_OFF_LO;
 		goto refuse;
 	}
-	if (!cgfw_is_own(p.saddr)) {
+	if (!cgfw_is_own(&ctr, p.saddr)) {
 		reason = CGFW_REASON_SPOOFED_SOURCE;
 		goto refuse;
 	}
 
 	/* 4. The policy. */
-	reason = cgfw_decide(p.daddr, cfg, &allowed);
+	reason = cgfw_decide(p.daddr, &ctr, &allowed);
 	if (allowed)
 		return 1;
 	if (cgfw_is_link_icmp6(&p))
 		reason = CGFW_REASON_LINK_MESSAGE;
 refuse:
-	cgfw_report_packet(skb, cfg, &p, reason);
-	return cfg->mode == CGFW_MODE_AUDIT ? 1 : 0;
+	cgfw_report_packet(skb, &ctr, s, &p, reason);
+	return cgfw_audit(&ctr);
 
 malformed:
-	return cfg->mode == CGFW_MODE_AUDIT ? 1 : 0;
+	return cgfw_audit(&ctr);
 }

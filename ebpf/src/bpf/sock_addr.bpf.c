@@ -74,9 +74,11 @@ static __always_inline int cgfw_proxy_for(struct cgfw_config *cfg, int v6, const
 
 static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u8 kind)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
+	struct cgfw_ctr ctr;
+	struct cgfw_config *cfg;
 	struct cgfw_event e = {};
 	struct cgfw_owner owner = {};
+	struct cgfw_sock *s;
 	__u8 addr[16], proxy[16];
 	__u16 port, proxy_port;
 	__u64 cookie, pid_tgid;
@@ -84,8 +86,9 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
 	int allowed;
 	__u8 reason;
 
-	if (!cfg)
-		return 0; /* cannot happen for an array map; fail closed */
+	if (!cgfw_ctr_attached(&ctr))
+		return 0; /* being set up or torn down: fail closed */
+	cfg = &ctr.c->cfg;
 
 	cgfw_ctx_dst(ctx, v6, addr, &port);
 	cookie = bpf_get_socket_cookie(ctx);
@@ -96,7 +99,11 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
 	owner.pid = (__u32)pid_tgid;
 	owner.tgid = pid_tgid >> 32;
 	bpf_get_current_comm(owner.comm, sizeof(owner.comm));
-	bpf_map_update_elem(&cgfw_owner, &cookie, &owner, BPF_ANY);
+	s = bpf_sk_storage_get(&cgfw_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s) {
+		s->owner = owner;
+		s->has_owner = 1;
+	}
 
 	e.cgroup_id = bpf_get_current_cgroup_id();
 	e.cookie = cookie;
@@ -111,28 +118,31 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
 	if (port == CGFW_DNS_PORT && (proto == IPPROTO_UDP || proto == IPPROTO_TCP) &&
 	    cgfw_proxy_for(cfg, v6, addr, proxy, &proxy_port)) {
 		if (!(port == proxy_port && cgfw_addr_eq(addr, proxy))) {
-			struct cgfw_orig_dst orig = {};
-			__builtin_memcpy(orig.addr, addr, 16);
-			orig.port = port;
-			orig.family = e.family;
-			bpf_map_update_elem(&cgfw_dns_orig, &cookie, &orig, BPF_ANY);
+			/* Without somewhere to keep the original server, the reply could not be shown
+			 * as coming from it: refuse rather than confuse the resolver. */
+			if (!s)
+				return 0;
+			__builtin_memcpy(s->orig.addr, addr, 16);
+			s->orig.port = port;
+			s->orig.family = e.family;
+			s->has_orig = 1;
 			cgfw_ctx_set(ctx, v6, proxy, proxy_port);
 		}
 		if (cfg->report_allowed) {
 			e.kind = CGFW_KIND_DNS_REDIRECT;
 			e.verdict = CGFW_VERDICT_ALLOWED;
 			e.reason = CGFW_REASON_DNS_PROXY;
-			cgfw_emit(cfg, &e);
+			cgfw_emit(&ctr, &e);
 		}
 		return 1;
 	}
 
-	reason = cgfw_decide(addr, cfg, &allowed);
+	reason = cgfw_decide(addr, &ctr, &allowed);
 	if (reason != CGFW_REASON_LOOPBACK && (!allowed || cfg->report_allowed)) {
 		e.kind = kind;
-		e.verdict = cgfw_verdict(cfg, allowed);
+		e.verdict = cgfw_verdict(&ctr, allowed);
 		e.reason = reason;
-		cgfw_emit(cfg, &e);
+		cgfw_emit(&ctr, &e);
 	}
 	if (!allowed && cfg->mode != CGFW_MODE_AUDIT)
 		return 0;
@@ -143,24 +153,22 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
  * application asked. Only addresses equal to the proxy's are rewritten. Always returns 1. */
 static __always_inline int cgfw_restore(struct bpf_sock_addr *ctx, int v6)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
-	struct cgfw_orig_dst *orig;
+	struct cgfw_ctr ctr;
+	struct cgfw_sock *s;
 	__u8 addr[16], proxy[16];
 	__u16 port, proxy_port;
-	__u64 cookie;
 
-	if (!cfg)
+	if (!cgfw_ctr_attached(&ctr))
 		return 1;
-	cookie = bpf_get_socket_cookie(ctx);
-	orig = bpf_map_lookup_elem(&cgfw_dns_orig, &cookie);
-	if (!orig)
+	s = bpf_sk_storage_get(&cgfw_sock, ctx->sk, 0, 0);
+	if (!s || !s->has_orig)
 		return 1;
 	cgfw_ctx_dst(ctx, v6, addr, &port);
-	if (!cgfw_proxy_for(cfg, v6, addr, proxy, &proxy_port))
+	if (!cgfw_proxy_for(&ctr.c->cfg, v6, addr, proxy, &proxy_port))
 		return 1;
 	if (port != proxy_port || !cgfw_addr_eq(addr, proxy))
 		return 1;
-	cgfw_ctx_set(ctx, v6, orig->addr, orig->port);
+	cgfw_ctx_set(ctx, v6, s->orig.addr, s->orig.port);
 	return 1;
 }
 

@@ -20,5 +20,16 @@
 SEC("cgroup/sock_create")
 int cgfw_sock_create(struct bpf_sock *sk)
 {
-	return bpf_sk_storage_get(&cgfw_user_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) != 0;
+	struct cgfw_ctr ctr;
+	struct cgfw_sock *s;
+
+	if (!cgfw_ctr_attached(&ctr))
+		return 0; /* fail closed */
+	s = bpf_sk_storage_get(&cgfw_sock, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return 0;
+	/* In nested firewalled cgroups the innermost container's program runs first: keep it. */
+	if (!s->container)
+		s->container = ctr.id;
+	return 1;
 }

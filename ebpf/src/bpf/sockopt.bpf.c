@@ -75,17 +75,17 @@ static __always_inline int cgfw_opt_sockaddr(struct bpf_sockopt *ctx, __u32 off,
 	return -1;
 }
 
-static __always_inline int cgfw_addr_allowed(struct cgfw_config *cfg, const __u8 a[16], __u8 *reason)
+static __always_inline int cgfw_addr_allowed(const struct cgfw_ctr *ctr, const __u8 a[16], __u8 *reason)
 {
 	int allowed;
-	*reason = cgfw_decide(a, cfg, &allowed);
+	*reason = cgfw_decide(a, ctr, &allowed);
 	return allowed;
 }
 
 SEC("cgroup/setsockopt")
 int cgfw_setsockopt(struct bpf_sockopt *ctx)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
+	struct cgfw_ctr ctr;
 	struct cgfw_event e = {};
 	__u8 group[16] = {}, source[16] = {};
 	int level = ctx->level, name = ctx->optname;
@@ -163,12 +163,12 @@ int cgfw_setsockopt(struct bpf_sockopt *ctx)
 	default:
 		return 1; /* not a join or a filter: leaving, TTL, loop, interface, ... */
 	}
-	if (!cfg)
+	if (!cgfw_ctr_attached(&ctr))
 		return 0;
 	if (!parse_error) {
-		int ok = cgfw_addr_allowed(cfg, group, &reason);
+		int ok = cgfw_addr_allowed(&ctr, group, &reason);
 		if (ok && has_source)
-			ok = cgfw_addr_allowed(cfg, source, &reason);
+			ok = cgfw_addr_allowed(&ctr, source, &reason);
 		if (ok)
 			return 1;
 		if (reason == CGFW_REASON_LOOPBACK)
@@ -183,10 +183,10 @@ int cgfw_setsockopt(struct bpf_sockopt *ctx)
 	__builtin_memcpy(e.daddr, group, 16); /* the group (unspecified if unreadable) */
 	e.dport = (__u16)name;   /* the option (IP_ADD_MEMBERSHIP, ...), for the log */
 	e.kind = CGFW_KIND_MULTICAST;
-	e.verdict = cgfw_verdict(cfg, 0);
+	e.verdict = cgfw_verdict(&ctr, 0);
 	e.reason = reason;
 	e.proto = (__u8)level;
 	e.family = v6 ? AF_INET6 : AF_INET;
-	cgfw_emit(cfg, &e);
-	return cfg->mode == CGFW_MODE_AUDIT ? 1 : 0;
+	cgfw_emit(&ctr, &e);
+	return cgfw_audit(&ctr);
 }

@@ -17,10 +17,9 @@
  * containers' filters on a shared namespace, a CNI plugin's) or to the stack, TCX_DROP (2) to
  * drop it. Nothing here rewrites packets.
  *
- * Egress: a packet a socket of this cgroup (or below) sent was decided by cgroup_skb/egress
- * already: next. A socket of another cgroup (another container of the same pod, which has its
- * own filter; a process an administrator started in the namespace; the DNS sidecar) is not
- * ours to decide: next. Everything else (no socket, or the kernel's per-CPU control sockets in
+ * Egress: a packet a socket of a member's cgroup (or below) sent was decided by
+ * cgroup_skb/egress already: next. A socket of another non-root cgroup (a process an
+ * administrator started in the namespace; the DNS sidecar) is not ours to decide: next. Everything else (no socket, or the kernel's per-CPU control sockets in
  * the root cgroup) is the kernel speaking for the namespace, and is decided like the
  * container's own packets: source must be one of the namespace's addresses, destination not
  * loopback, destination allowed by the policy. Exempt: ND/MLD from the namespace's own or the
@@ -42,10 +41,14 @@
  * get their DNS answers this way — an address-only exemption for the upstream would let any
  * host that forges the resolver's address reach any port).
  *
- * With several firewalled containers in one namespace (a pod), each attaches its own pair:
- * what the kernel sends or receives for no socket in particular must pass every container's
- * policy (pod annotations give every container the same one); each container's own traffic
- * is decided by its own policy only.
+ * One pair serves a whole namespace: the first firewalled container's sidecar attaches it to
+ * each interface, the last one to leave detaches it. The programs find the namespace's
+ * firewalled containers in cgfw_netns (by the namespace's cookie) and decide for each of them
+ * (a bpf_loop over the members): what the kernel sends or receives for no socket in particular
+ * must pass every member's policy (pod annotations give every container the same one); a
+ * packet for a socket a member created is decided by that member's policy only. The first
+ * member that refuses a packet gets the event. A namespace without members (its last
+ * container is being deleted) is not filtered.
  */
 #include "cgfw.h"
 #include "packet.h"
@@ -55,20 +58,35 @@
 #define CGFW_ROOT_CGROUP_ID 1 /* the cgroup2 root's kernfs id */
 #define CGFW_IPPROTO_IGMP 2
 
-static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, const struct cgfw_pkt *p, __u8 kind, __u8 reason,
-					   int inbound)
+/* A packet at the boundary and what the member loop found. */
+struct cgfw_boundary {
+	struct __sk_buff *skb;
+	struct cgfw_netns *ns;
+	struct cgfw_pkt p;
+	int parsed;
+	__u8 report;           /* egress: an IGMP/MLD membership report (any sender) */
+	__u8 kernel;           /* egress: sent by no socket of a non-root cgroup */
+	__u8 drop;
+	__u8 sock_looked;      /* ingress: the socket lookup was done ... */
+	__u8 sock_found;       /* ... and found the packet's socket, */
+	__u64 sock_container;  /* created by this container (0: by none) */
+};
+
+/* Reports the refusal to ctr; returns 1 if the packet must be dropped (not in audit mode). */
+static __always_inline int cgfw_tc_refuse(const struct cgfw_ctr *ctr, const struct cgfw_pkt *p, __u8 kind,
+					  __u8 reason, int inbound)
 {
 	struct cgfw_event e = {};
-	e.cgroup_id = cfg->cgroup_id;
+	e.cgroup_id = ctr->c->cfg.cgroup_id;
 	if (inbound)
 		cgfw_event_from_pkt(&e, p, p->saddr, p->sport);
 	else
 		cgfw_event_from_pkt(&e, p, p->daddr, p->dport);
 	e.kind = kind;
-	e.verdict = cgfw_verdict(cfg, 0);
+	e.verdict = cgfw_verdict(ctr, 0);
 	e.reason = reason;
-	cgfw_emit(cfg, &e);
-	return cfg->mode == CGFW_MODE_AUDIT ? CGFW_TCX_NEXT : CGFW_TCX_DROP;
+	cgfw_emit(ctr, &e);
+	return !cgfw_audit(ctr);
 }
 
 /*
@@ -81,27 +99,25 @@ static __always_inline int cgfw_tc_verdict(struct cgfw_config *cfg, const struct
  * joins and filters: sources are data too) are refused. IGMPv1/v2 reports and leaves and
  * MLDv1 reports and done messages name one group; IGMPv3 (0x22) and MLDv2 (143) reports carry
  * records {type, aux words, source count, group, sources, aux data}, read up to
- * CGFW_REPORT_RECORDS: a report with more is refused. Returns 1 if the report may pass, else
- * 0 with the offending group in bad and the reason.
+ * CGFW_REPORT_RECORDS: a report with more is refused.
  */
 #define CGFW_REPORT_RECORDS 64
 
 /* A multicast group is allowed by a CIDR rule (DNS answers never allow one: the proxy drops
  * multicast addresses from answers) or by a block-only policy; the solicited-node groups of the
- * namespace's own addresses always. Kept to three lookups: it runs once per report record. */
-static __always_inline int cgfw_group_allowed(struct cgfw_config *cfg, const __u8 g[16], __u8 *reason)
+ * namespace's own addresses always. Kept short: it runs once per report record and member. */
+static __always_inline int cgfw_group_allowed(const struct cgfw_ctr *ctr, const __u8 g[16], __u8 *reason)
 {
-	struct cgfw_lpm_key k = {.prefixlen = 128};
-	__u8 *kind = bpf_map_lookup_elem(&cgfw_local_addr, g);
+	int hit;
 
-	if (kind && *kind == CGFW_LOCAL_GROUP)
+	if (cgfw_local_kind(ctr, g) == CGFW_LOCAL_GROUP)
 		return 1;
-	__builtin_memcpy(k.addr, g, 16);
-	if (bpf_map_lookup_elem(&cgfw_block_cidr, &k)) {
-		*reason = CGFW_REASON_BLOCK_CIDR;
+	hit = cgfw_in_cidrs(&cgfw_block_cidr, ctr, g);
+	if (hit) {
+		*reason = hit > 0 ? CGFW_REASON_BLOCK_CIDR : CGFW_REASON_DEFAULT_DENY;
 		return 0;
 	}
-	if (bpf_map_lookup_elem(&cgfw_allow_cidr, &k) || cfg->default_allow)
+	if (cgfw_in_cidrs(&cgfw_allow_cidr, ctr, g) > 0 || ctr->c->cfg.default_allow)
 		return 1;
 	*reason = CGFW_REASON_DEFAULT_DENY;
 	return 0;
@@ -122,7 +138,7 @@ static __always_inline int cgfw_read_group(struct __sk_buff *skb, __u32 off, int
 /* State of one walk over a v3 report's records (bpf_loop callback). */
 struct cgfw_report_walk {
 	struct __sk_buff *skb;
-	struct cgfw_config *cfg;
+	const struct cgfw_ctr *ctr;
 	__u32 off;             /* next record */
 	__u16 nrec;
 	__u8 v6;
@@ -146,7 +162,7 @@ static long cgfw_report_record(__u64 i, void *data)
 		return 1;
 	}
 	__builtin_memcpy(&nsrc, rec + 2, 2);
-	if (nsrc || !cgfw_group_allowed(w->cfg, g, &w->reason)) {
+	if (nsrc || !cgfw_group_allowed(w->ctr, g, &w->reason)) {
 		__builtin_memcpy(w->bad, g, 16);
 		w->ok = 0;
 		return 1;
@@ -156,7 +172,8 @@ static long cgfw_report_record(__u64 i, void *data)
 	return 0;
 }
 
-static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgfw_config *cfg,
+/* Returns 1 if the report may pass for ctr, else 0 with the offending group in bad. */
+static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, const struct cgfw_ctr *ctr,
 					       const struct cgfw_pkt *p, __u8 bad[16], __u8 *reason)
 {
 	struct cgfw_report_walk w = {};
@@ -172,7 +189,7 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 	if ((!v6 && (type == 0x12 || type == 0x16 || type == 0x17)) || (v6 && (type == 131 || type == 132))) {
 		if (cgfw_read_group(skb, off + (v6 ? 8 : 4), v6, g))
 			return 0;
-		if (cgfw_group_allowed(cfg, g, reason))
+		if (cgfw_group_allowed(ctr, g, reason))
 			return 1;
 		__builtin_memcpy(bad, g, 16);
 		return 0;
@@ -184,10 +201,9 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 	nrec = bpf_ntohs(nrec);
 	if (nrec > CGFW_REPORT_RECORDS)
 		return 0;
-	/* bpf_loop (5.17+): the verifier checks the record callback once, not once per record
-	 * (an unrolled walk of 16 records took ~100 ms to verify). */
+	/* bpf_loop (5.17+): the verifier checks the record callback once, not once per record. */
 	w.skb = skb;
-	w.cfg = cfg;
+	w.ctr = ctr;
 	w.off = off + 8;
 	w.nrec = nrec;
 	w.v6 = v6;
@@ -201,76 +217,118 @@ static __always_inline int cgfw_report_allowed(struct __sk_buff *skb, struct cgf
 	return 0;
 }
 
-/* A DNS query to one of the proxy's upstream resolvers. */
-static __always_inline int cgfw_to_upstream_dns(const struct cgfw_pkt *p)
+/* A DNS query to one of the member's proxy's upstream resolvers. */
+static __always_inline int cgfw_to_upstream_dns(const struct cgfw_ctr *ctr, const struct cgfw_pkt *p)
 {
-	return p->has_ports && p->dport == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) &&
-	       bpf_map_lookup_elem(&cgfw_upstream, p->daddr) != 0;
+	void *upstreams;
+	if (!(p->has_ports && p->dport == CGFW_DNS_PORT && (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP)))
+		return 0;
+	upstreams = bpf_map_lookup_elem(&cgfw_upstream, &ctr->id);
+	return upstreams && bpf_map_lookup_elem(upstreams, p->daddr) != 0;
+}
+
+/* The member at index i of the namespace (bpf_loop callback helper). 0 if none. */
+static __always_inline int cgfw_member(struct cgfw_boundary *b, __u64 i, struct cgfw_ctr *ctr)
+{
+	if (i >= CGFW_NETNS_MEMBERS || i >= b->ns->n)
+		return 0;
+	return cgfw_ctr_by_id(ctr, b->ns->ids[i]);
+}
+
+/* Egress, for one member: 1 if it refuses the packet. */
+static __always_inline int cgfw_egress_refused(struct cgfw_boundary *b, const struct cgfw_ctr *ctr)
+{
+	struct cgfw_pkt *p = &b->p;
+	int allowed;
+	__u8 reason;
+
+	if (b->report) {
+		__u8 bad[16];
+		if (!cgfw_report_allowed(b->skb, ctr, p, bad, &reason)) {
+			struct cgfw_pkt named = *p;
+			__builtin_memcpy(named.daddr, bad, 16); /* the event names the group */
+			named.has_ports = 0;
+			return cgfw_tc_refuse(ctr, &named, CGFW_KIND_MULTICAST, reason, 0);
+		}
+	}
+	if (!b->kernel)
+		return 0;
+	if (b->parsed < 0)
+		return cgfw_tc_refuse(ctr, p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
+	if (cgfw_is_link_icmp6(p) && (cgfw_is_own(ctr, p->saddr) || cgfw_is_unspecified(p->saddr)))
+		return 0;
+	if (p->family == AF_INET && p->proto == CGFW_IPPROTO_IGMP && cgfw_is_own(ctr, p->saddr))
+		return 0;
+	if (cgfw_to_upstream_dns(ctr, p))
+		return 0;
+	if (cgfw_is_loopback(p->daddr))
+		return cgfw_tc_refuse(ctr, p, CGFW_KIND_BOUNDARY, CGFW_REASON_LOOPBACK_OFF_LO, 0);
+	if (!cgfw_is_own(ctr, p->saddr))
+		return cgfw_tc_refuse(ctr, p, CGFW_KIND_BOUNDARY, CGFW_REASON_SPOOFED_SOURCE, 0);
+	reason = cgfw_decide(p->daddr, ctr, &allowed);
+	if (allowed)
+		return 0;
+	return cgfw_tc_refuse(ctr, p, CGFW_KIND_BOUNDARY, reason, 0);
+}
+
+static long cgfw_egress_member(__u64 i, void *data)
+{
+	struct cgfw_boundary *b = data;
+	struct cgfw_ctr ctr;
+
+	if (i >= CGFW_NETNS_MEMBERS || i >= b->ns->n)
+		return 1;
+	if (!cgfw_member(b, i, &ctr))
+		return 0; /* a member being torn down imposes nothing */
+	if (cgfw_egress_refused(b, &ctr)) {
+		b->drop = 1;
+		return 1;
+	}
+	return 0;
 }
 
 SEC("classifier")
 int cgfw_tc_egress(struct __sk_buff *skb)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
-	struct cgfw_pkt p;
+	struct cgfw_boundary b = {};
+	__u64 cookie = bpf_get_netns_cookie(skb);
 	__u64 sock_cgroup;
-	int parsed, allowed;
-	__u8 reason;
+	struct cgfw_pkt *p = &b.p;
 
-	if (!cfg)
-		return CGFW_TCX_DROP;
-	parsed = cgfw_parse(skb, &p);
-	if (parsed == 0)
+	b.ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);
+	if (!b.ns)
+		return CGFW_TCX_NEXT;
+	b.skb = skb;
+	b.parsed = cgfw_parse(skb, p);
+	if (b.parsed == 0)
 		return CGFW_TCX_NEXT; /* ARP and other link protocols */
 	/* Membership reports, whoever's socket sent them (the namespace's MLD socket belongs to
 	 * the cgroup of whoever created the namespace): the groups must be allowed. */
-	if (p.l4_found && ((p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP) ||
-			   (p.family == AF_INET6 && p.proto == IPPROTO_ICMPV6 && p.has_icmp &&
-			    (p.icmp_type == 131 || p.icmp_type == 132 || p.icmp_type == 143)))) {
-		__u8 bad[16];
-		if (!cgfw_report_allowed(skb, cfg, &p, bad, &reason)) {
-			__builtin_memcpy(p.daddr, bad, 16); /* the event names the group */
-			p.has_ports = 0;
-			return cgfw_tc_verdict(cfg, &p, CGFW_KIND_MULTICAST, reason, 0);
-		}
-	}
+	b.report = p->l4_found && ((p->family == AF_INET && p->proto == CGFW_IPPROTO_IGMP) ||
+				   (p->family == AF_INET6 && p->proto == IPPROTO_ICMPV6 && p->has_icmp &&
+				    (p->icmp_type == 131 || p->icmp_type == 132 || p->icmp_type == 143)));
 	sock_cgroup = bpf_skb_cgroup_id(skb);
-	if (sock_cgroup && cfg->cgroup_id &&
-	    (bpf_skb_ancestor_cgroup_id(skb, cfg->cgroup_level) == cfg->cgroup_id ||
-	     sock_cgroup != CGFW_ROOT_CGROUP_ID))
-		return CGFW_TCX_NEXT; /* ours (decided by cgroup_skb/egress) or another cgroup's */
-	if (parsed < 0)
-		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_DEFAULT_DENY, 0);
-
-	if (cgfw_is_link_icmp6(&p) && (cgfw_is_own(p.saddr) || cgfw_is_unspecified(p.saddr)))
-		return CGFW_TCX_NEXT;
-	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP && cgfw_is_own(p.saddr))
-		return CGFW_TCX_NEXT;
-	if (cgfw_to_upstream_dns(&p))
-		return CGFW_TCX_NEXT;
-	if (cgfw_is_loopback(p.daddr))
-		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_LOOPBACK_OFF_LO, 0);
-	if (!cgfw_is_own(p.saddr))
-		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, CGFW_REASON_SPOOFED_SOURCE, 0);
-	reason = cgfw_decide(p.daddr, cfg, &allowed);
-	if (allowed)
-		return CGFW_TCX_NEXT;
-	return cgfw_tc_verdict(cfg, &p, CGFW_KIND_BOUNDARY, reason, 0);
+	b.kernel = !(sock_cgroup && sock_cgroup != CGFW_ROOT_CGROUP_ID);
+	if (!b.report && !b.kernel)
+		return CGFW_TCX_NEXT; /* a member's (decided by cgroup_skb/egress) or another cgroup's */
+	bpf_loop(CGFW_NETNS_MEMBERS, cgfw_egress_member, &b, 0);
+	return b.drop ? CGFW_TCX_DROP : CGFW_TCX_NEXT;
 }
 
-/* The socket a TCP/UDP packet is for, if one a process of this cgroup did not create (the
- * mark of sock_create.bpf.c; sockets of another cgroup never carry it): then it is not ours.
+/* Finds the socket a TCP/UDP packet is for and which container created it (the creator mark
+ * of sock_create.bpf.c; the kernel's and unfirewalled processes' sockets carry none).
  * (bpf_sk_cgroup_id() is not available to tc programs; the mark is, and says the same.) */
-static __always_inline int cgfw_for_other_cgroup(struct __sk_buff *skb, struct cgfw_config *cfg,
-						 const struct cgfw_pkt *p)
+static __always_inline void cgfw_lookup_socket(struct cgfw_boundary *b)
 {
+	struct cgfw_pkt *p = &b->p;
 	struct bpf_sock_tuple t = {};
+	struct cgfw_sock *s;
 	struct bpf_sock *sk;
 	__u32 size;
-	int other = 0;
 
+	b->sock_looked = 1;
 	if (!p->has_ports)
-		return 0;
+		return;
 	if (p->family == AF_INET) {
 		__builtin_memcpy(&t.ipv4.saddr, p->saddr + 12, 4);
 		__builtin_memcpy(&t.ipv4.daddr, p->daddr + 12, 4);
@@ -285,47 +343,75 @@ static __always_inline int cgfw_for_other_cgroup(struct __sk_buff *skb, struct c
 		size = sizeof(t.ipv6);
 	}
 	if (p->proto == IPPROTO_TCP)
-		sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_tcp(b->skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 	else if (p->proto == IPPROTO_UDP)
-		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(b->skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 	else
-		return 0;
+		return;
 	if (!sk)
-		return 0;
-	other = bpf_sk_storage_get(&cgfw_user_sock, sk, 0, 0) == 0;
+		return;
+	b->sock_found = 1;
+	s = bpf_sk_storage_get(&cgfw_sock, sk, 0, 0);
+	b->sock_container = s ? s->container : 0;
 	bpf_sk_release(sk);
-	return other;
+}
+
+static long cgfw_ingress_member(__u64 i, void *data)
+{
+	struct cgfw_boundary *b = data;
+	struct cgfw_ctr ctr;
+	int allowed;
+	__u8 reason;
+
+	if (i >= CGFW_NETNS_MEMBERS || i >= b->ns->n)
+		return 1;
+	if (!cgfw_member(b, i, &ctr))
+		return 0;
+	if (b->parsed < 0) {
+		reason = CGFW_REASON_DEFAULT_DENY;
+	} else if (cgfw_is_loopback(b->p.saddr)) {
+		reason = CGFW_REASON_LOOPBACK_OFF_LO;
+	} else {
+		reason = cgfw_decide(b->p.saddr, &ctr, &allowed);
+		if (allowed)
+			return 0;
+		/* A packet for a socket this member did not create is not its to refuse. */
+		if (!b->sock_looked)
+			cgfw_lookup_socket(b);
+		if (b->sock_found && b->sock_container != ctr.id)
+			return 0;
+	}
+	if (cgfw_tc_refuse(&ctr, &b->p, CGFW_KIND_INBOUND, reason, 1)) {
+		b->drop = 1;
+		return 1;
+	}
+	return 0;
 }
 
 SEC("classifier")
 int cgfw_tc_ingress(struct __sk_buff *skb)
 {
-	struct cgfw_config *cfg = cgfw_cfg();
-	struct cgfw_pkt p;
-	int parsed, allowed;
-	__u8 reason;
+	struct cgfw_boundary b = {};
+	__u64 cookie = bpf_get_netns_cookie(skb);
+	struct cgfw_pkt *p = &b.p;
 
-	if (!cfg)
-		return CGFW_TCX_DROP;
-	parsed = cgfw_parse(skb, &p);
-	if (parsed == 0)
+	b.ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);
+	if (!b.ns)
 		return CGFW_TCX_NEXT;
-	if (parsed < 0)
-		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, CGFW_REASON_DEFAULT_DENY, 1);
-	if (cgfw_is_link_icmp6(&p))
+	b.skb = skb;
+	b.parsed = cgfw_parse(skb, p);
+	if (b.parsed == 0)
 		return CGFW_TCX_NEXT;
-	if (p.family == AF_INET && p.proto == CGFW_IPPROTO_IGMP)
-		return CGFW_TCX_NEXT;
-	if (cgfw_is_icmp_error(&p))
-		return CGFW_TCX_NEXT;
-	if (p.later_fragment)
-		return CGFW_TCX_NEXT;
-	if (cgfw_is_loopback(p.saddr))
-		return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, CGFW_REASON_LOOPBACK_OFF_LO, 1);
-	reason = cgfw_decide(p.saddr, cfg, &allowed);
-	if (allowed)
-		return CGFW_TCX_NEXT;
-	if (cgfw_for_other_cgroup(skb, cfg, &p))
-		return CGFW_TCX_NEXT;
-	return cgfw_tc_verdict(cfg, &p, CGFW_KIND_INBOUND, reason, 1);
+	if (b.parsed > 0) {
+		if (cgfw_is_link_icmp6(p))
+			return CGFW_TCX_NEXT;
+		if (p->family == AF_INET && p->proto == CGFW_IPPROTO_IGMP)
+			return CGFW_TCX_NEXT;
+		if (cgfw_is_icmp_error(p))
+			return CGFW_TCX_NEXT;
+		if (p->later_fragment)
+			return CGFW_TCX_NEXT;
+	}
+	bpf_loop(CGFW_NETNS_MEMBERS, cgfw_ingress_member, &b, 0);
+	return b.drop ? CGFW_TCX_DROP : CGFW_TCX_NEXT;
 }
