@@ -45,6 +45,14 @@ else
 	suite "runc compatibility (pure cgroup v2)" integration/bats/run-compat.sh --pure-v2
 	suite "firewall (host cgroups)" bats "${fw_files[@]}"
 	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats integration/bats/hardening_netns.bats
+	# Upgrades: a container of the last build before program sets (its own programs and maps
+	# in its pins), deleted by this one. That build is made once (~5 min, cached in target/).
+	if old=$(hack/build-at.sh 20661b0); then
+		suite "upgrade" env CGFW_OLD_RUNTIME="$old" bats integration/bats/upgrade.bats
+	else
+		echo "=== upgrade: FAILED (building the older build)"
+		failed+=(upgrade)
+	fi
 	# hardening_long.bats skips itself unless CGFW_LONG=1.
 	for extra in integration/bats/cri.bats integration/bats/hardening.bats integration/bats/hardening_dns_forge.bats integration/bats/hardening_netns.bats integration/bats/hardening_flood.bats integration/bats/hardening_caps.bats integration/bats/hardening_long.bats; do
 		[ -f "$extra" ] && suite "$(basename "$extra" .bats)" bats "$extra"

@@ -393,3 +393,36 @@ pub fn remove_unused_sets(root: &Path) -> Result<Vec<String>, EbpfError> {
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets of other builds without containers go, with what a dead load left behind; a set
+    /// with a container and this build's set stay. Needs root (bpffs).
+    #[test]
+    fn unused_sets_of_other_builds_are_removed() {
+        let root = PathBuf::from(format!("/sys/fs/bpf/cgfw-test-gc-{}", std::process::id()));
+        sys::ensure_bpffs(&root).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        let make_set = |name: &str, containers: u64| {
+            let dir = root.join(name);
+            std::fs::create_dir(&dir).unwrap();
+            let map = sys::map_create(sys::BPF_MAP_TYPE_HASH, 8, 80, 4, sys::BPF_F_NO_PREALLOC, "cgfw_containers").unwrap();
+            for id in 0..containers {
+                sys::map_update(map.as_fd(), &id, &abi::Container::default()).unwrap();
+            }
+            sys::obj_pin(map.as_fd(), &dir.join("cgfw_containers")).unwrap();
+        };
+        make_set("00000000000000aa", 0);
+        make_set("00000000000000bb", 1);
+        make_set(BUILD_ID, 0);
+        std::fs::create_dir(root.join("tmp-999999999-0-00000000000000cc")).unwrap(); // pid > pid_max
+        let mut removed = remove_unused_sets(&root).unwrap();
+        removed.sort();
+        let kept = (root.join("00000000000000bb").exists(), root.join(BUILD_ID).exists());
+        remove_set_dir(&root).unwrap();
+        assert_eq!(removed, ["00000000000000aa", "tmp-999999999-0-00000000000000cc"]);
+        assert_eq!(kept, (true, true), "the used set and this build's set stay");
+    }
+}
