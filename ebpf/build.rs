@@ -1,7 +1,8 @@
 //! Compiles the C BPF programs with clang into one object that lib.rs embeds, generates the
 //! Rust constants of the ABI from `src/bpf/abi.h`, and names the build (the program set's id).
 //! `cargo build` is all it takes: no bpf-linker, no nightly. Needs clang (any of clang,
-//! clang-19 .. clang-14 on PATH, or $CGFW_CLANG) and the libbpf headers (libbpf-dev).
+//! clang-19 .. clang-14 on PATH, or $CGFW_CLANG), the libbpf headers (libbpf-dev) and bpftool
+//! (or $CGFW_BPFTOOL), whose static linker joins the per-hook objects into one.
 
 use std::{env, path::PathBuf, process::Command};
 
@@ -23,9 +24,29 @@ fn find_clang() -> Option<String> {
     })
 }
 
+/// The compilation units, linked in this order (the license first).
+const UNITS: [&str; 8] = [
+    "cgfw.bpf.c",
+    "sock_addr.bpf.c",
+    "skb.bpf.c",
+    "exec.bpf.c",
+    "lsm.bpf.c",
+    "sock_create.bpf.c",
+    "sockopt.bpf.c",
+    "tc.bpf.c",
+];
+
+fn run(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("ebpf: {what}: {e}"));
+    if !output.status.success() {
+        panic!("ebpf: {what}:\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    }
+}
+
 fn main() {
     let src = PathBuf::from("src/bpf");
     println!("cargo:rerun-if-env-changed=CGFW_CLANG");
+    println!("cargo:rerun-if-env-changed=CGFW_BPFTOOL");
     for f in [
         "abi.h",
         "maps.h",
@@ -49,28 +70,33 @@ fn main() {
              Install clang (e.g. `apt-get install clang-19 libbpf-dev`) to build the BPF programs."
         )
     });
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("cgfw.bpf.o");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let out = out_dir.join("cgfw.bpf.o");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into());
     let multiarch = match arch.as_str() {
         "aarch64" => "aarch64-linux-gnu",
         _ => "x86_64-linux-gnu",
     };
-    let output = Command::new(&clang)
-        .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
-        .arg(format!("-I/usr/include/{multiarch}"))
-        .arg("-c")
-        .arg(src.join("cgfw.bpf.c"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap_or_else(|e| panic!("ebpf: running {clang}: {e}"));
-    if !output.status.success() {
-        panic!(
-            "ebpf: {clang} failed to compile src/bpf/cgfw.bpf.c:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+    // Each hook family is its own compilation unit; the objects are linked into one.
+    let mut objects = Vec::new();
+    for unit in UNITS {
+        let obj = out_dir.join(format!("unit-{}", unit.replace(".c", ".o")));
+        run(
+            Command::new(&clang)
+                .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
+                .arg(format!("-I/usr/include/{multiarch}"))
+                .arg("-c")
+                .arg(src.join(unit))
+                .arg("-o")
+                .arg(&obj),
+            &format!("{clang} failed to compile src/bpf/{unit}"),
         );
+        objects.push(obj);
     }
+    run(
+        Command::new(env::var("CGFW_BPFTOOL").unwrap_or_else(|_| "bpftool".into())).args(["gen", "object"]).arg(&out).args(&objects),
+        "bpftool gen object failed to link the BPF objects (install bpftool, or set $CGFW_BPFTOOL)",
+    );
     println!("cargo:rustc-env=CGFW_BPF_OBJ={}", out.display());
     let object = std::fs::read(&out).expect("reading the compiled object");
     // The program set's id: the object's content. Two builds with the same programs and maps

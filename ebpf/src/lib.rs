@@ -1,8 +1,42 @@
 //! cgroup v2 egress firewall: BPF programs in C (`src/bpf/`) and a typed loader on aya.
 //!
-//! One [`Firewall`] is one set of programs and maps, attached to one cgroup (a container).
-//! No policy logic lives here: the runtime turns a policy into [`Firewall::allow_ip`],
-//! [`Firewall::allow_cidr`], [`Firewall::block_cidr`] and a [`FirewallConfig`].
+//! The programs and the shared maps are loaded once per host and build: a [`ProgramSet`],
+//! pinned under `/sys/fs/bpf/cgfw-programs/<build id>/` by the first firewall that needs it
+//! (see `set.rs`). One [`Firewall`] is one container's state in that set and the set's cgroup
+//! programs linked to its cgroup. No policy logic lives here: the runtime turns a policy into
+//! [`Firewall::allow_ip`], [`Firewall::allow_cidr`], [`Firewall::block_cidr`] and a
+//! [`FirewallConfig`].
+//!
+//! # Per-container state
+//! A container is known by its id, the id of the cgroup v2 its links are attached to. Its
+//! state, and how the programs reach it:
+//! - configuration and event budget: `cgfw_containers[id]`;
+//! - which container a cgroup program runs for: `cgfw_attached`, legacy cgroup storage
+//!   keyed by cgroup id. The kernel hands each program the storage of the cgroup it was
+//!   *attached* to, also when it runs for a task in a cgroup nested below (a cgroup the
+//!   container made, the one an `exec` joins), so nested cgroups are confined exactly like
+//!   the container's own (tested). The value is 0 until [`Firewall::attach`] has written it
+//!   last: until then every hook refuses;
+//! - allowed addresses, allow/block CIDRs, the namespace's own addresses, the upstream
+//!   resolvers, the event ring buffer: inner maps of the set's maps-of-maps, keyed by id,
+//!   created for each container with the template's type and sizes. A container that fills
+//!   one fills its own: the kernel refuses the insert (E2BIG), the address stays refused for
+//!   that container only (tested). Deleting a container drops its maps with one delete each;
+//! - per socket (who last connected or sent, the DNS server before the redirect, which
+//!   container's process created it): socket storage, freed with the socket;
+//! - shared and only for attribution: `cgfw_dns_client` (keyed by container id too) and
+//!   `cgfw_exec_args` (by tgid), LRU: a container that churns them can age out another's
+//!   entries (its events then lack a command line or a DNS client's pid), never change a
+//!   decision.
+//!
+//! Keyed entries in shared maps (an LPM key prefixed with the container id, one hash for all
+//! containers) were the alternative. They cost less memory per container (no per-map bucket
+//! array: the 64 KiB of an empty 4096-entry hash) but need a per-container count the sidecar
+//! keeps to stop one container filling the map for all, and a walk of every shared map to
+//! delete a container. Inner maps get both from the kernel; measured: 148 KiB of map memory
+//! per container (64 KiB allow-IP buckets, 78 KiB ring buffer) plus 2.85 MiB shared by all
+//! (mostly the two LRU maps): 206 KiB per container with 50 containers, 163 KiB with 200,
+//! against 1.98 MiB per container when every container loaded its own set.
 //!
 //! # Programs
 //! | program | hook | job |
@@ -19,14 +53,21 @@
 //! | `cgfw_setsockopt` | `cgroup/setsockopt` | multicast joins / source filters need the policy |
 //! | `cgfw_tc_egress/ingress` | TCX on each interface of the netns | the namespace's boundary |
 //!
+//! The cgroup programs are linked to each container's cgroup (links pinned in its own
+//! directory, `/sys/fs/bpf/cgfw/<id>/`); the two tracepoints are attached once, with the set;
+//! the TCX pair once per network namespace.
+//!
 //! # The namespace's boundary
 //! The cgroup hooks see only the container's own sockets. What the kernel sends for the
 //! namespace (ICMP replies and errors, TCP resets, IGMP/MLD reports) and what arrives from a
 //! forbidden host is filtered by `cgfw_tc_egress`/`cgfw_tc_ingress`, attached with TCX links
 //! (kernel 6.6+) to every interface of the container's network namespace but lo
 //! ([`Firewall::attach_interface`], called by the sidecar, which lives in the namespace, for
-//! each interface present at start and each one added later) and pinned with the other
-//! links. Anti-spoofing needs the namespace's own addresses: [`Firewall::set_local_addrs`].
+//! each interface present at start and each one added later). One pair serves every
+//! firewalled container of a namespace: the containers join `cgfw_netns[netns cookie]`, the
+//! programs decide for each member, the first member attaches the pair (links pinned in the
+//! set, `netns/<cookie>/`), the last one to leave detaches it. Anti-spoofing needs the
+//! namespace's own addresses: [`Firewall::set_local_addrs`].
 //!
 //! # Packet sockets
 //! AF_PACKET (and AF_XDP) sockets send frames straight to the device: no IP output, so no
@@ -51,38 +92,32 @@
 //! fallback or where no process can hold CAP_NET_RAW. Not failing closed in here is
 //! deliberate: the only alternative would be refusing every container on such kernels.
 //!
-//! # Maps (per firewall) and their sizes
-//! Memory as the kernel accounts it (`memlock:` in fdinfo, kernel 6.18, x86_64, 2 CPUs);
-//! `tests/firewall.rs::map_memory_is_bounded` measures it and asserts the total stays
-//! < 2.5 MiB (the hard memlock limit here is 8 MiB; since 5.11 maps are charged to the memcg
-//! instead).
+//! # Maps and their sizes
+//! Memory as the kernel accounts it (`memlock:` in fdinfo, kernel 6.18, x86_64, 2 CPUs),
+//! printed by `cargo test -p ebpf map_memory -- --nocapture`, which asserts at most 256 KiB
+//! per container with 50 containers (own maps plus a 50th of the shared ones).
 //!
-//! | map | type | entries | key/value bytes | memlock measured |
-//! | --- | --- | --- | --- | --- |
-//! | `cgfw_config` | array | 1 | 4 / 56 | 368 B |
-//! | `cgfw_allow_ip` | hash (prealloc) | 4096 | 16 / 8 | 361,504 B |
-//! | `cgfw_allow_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
-//! | `cgfw_block_cidr` | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
-//! | `cgfw_owner` | LRU hash | 4096 | 8 / 24 | 394,112 B |
-//! | `cgfw_dns_orig` | LRU hash | 2048 | 8 / 20 | 197,504 B |
-//! | `cgfw_dns_client` | LRU hash | 2048 | 20 / 32 | 246,656 B |
-//! | `cgfw_ratelimit` | array | 1 | 4 / 24 | 336 B |
-//! | `cgfw_events` | ring buffer | 128 KiB (~1800 events of 72 B + 8 B header) | - | 144,200 B |
-//! | `cgfw_exec_args` | LRU hash | 2048 | 4 / 272 | 705,408 B (344 B per entry) |
-//! | `cgfw_cgroup` | cgroup array | 1 | 4 / 4 | 320 B |
-//! | `cgfw_local_addr` | hash (prealloc) | 256 | 16 / 1 | 23,584 B: the netns's own addresses |
-//! | `cgfw_upstream` | hash (prealloc) | 16 | 16 / 1 | 2,464 B: the proxy's upstreams |
-//! | `cgfw_user_sock` | socket storage | per socket | - / 1 | grows with the container's sockets; freed with them |
-//! | `cgfw_layout` | array | 1 | 4 / 72 | ~350 B; BTF anchor for the layout test, never used |
-//! | total | | | | 2,076,456 B = 1.98 MiB per firewall |
-//!
-//! The measured figures are printed by `cargo test -p ebpf map_memory -- --nocapture`.
+//! | map | whose | type | entries | key/value bytes | memlock measured |
+//! | --- | --- | --- | --- | --- | --- |
+//! | `cgfw_allow_ip` | container | hash (no prealloc) | 4096 | 16 / 8 | 66,496 B empty (buckets); grows per entry |
+//! | `cgfw_allow_cidr`, `cgfw_block_cidr` | container | LPM trie (no prealloc) | 1024 | 20 / 4 | 0 empty; grows per prefix |
+//! | `cgfw_local_addr` | container | hash (no prealloc) | 256 | 16 / 1 | 5,616 B |
+//! | `cgfw_upstream` | container | hash (no prealloc) | 16 | 16 / 1 | 1,216 B |
+//! | `cgfw_events` | container | ring buffer | 64 KiB (~800 events of 72 B + 8 B header) | - | 78,408 B |
+//! | `cgfw_containers` | set | hash (no prealloc) | 4096 | 8 / 80 | 66,784 B |
+//! | `cgfw_netns` | set | hash (no prealloc) | 4096 | 8 / 520 | 66,496 B |
+//! | six `*_of` outer maps | set | hash of maps | 4096 | 8 / 4 | ~66,600 B each |
+//! | `cgfw_attached` | set | cgroup storage | per cgroup | 8 / 8 | 328 B |
+//! | `cgfw_sock` | set | socket storage | per socket | - / 56 | grows with sockets; freed with them |
+//! | `cgfw_dns_client` | set | LRU hash | 8192 | 32 / 32 | 1,049,536 B |
+//! | `cgfw_exec_args` | set | LRU hash | 4096 | 4 / 272 | 1,409,984 B |
+//! | total | | | | | 148 KiB per container + 2.85 MiB per host |
 //!
 //! # DNS client attribution
-//! The connect/sendmsg hooks record socket cookie -> {pid, tgid, comm}. The skb egress hook
+//! The connect/sendmsg hooks record {pid, tgid, comm} in the socket's storage. The skb egress hook
 //! sees every packet to the proxy (loopback, proxy address and port) in the sender's context
-//! before it is queued to the proxy socket, and records (proto, source address, source port)
-//! -> {cookie, owner}. The proxy looks up the peer address of a datagram / accepted connection
+//! before it is queued to the proxy socket, and records (container, proto, source address,
+//! source port) -> {cookie, owner}. The proxy looks up the peer address of a datagram / accepted connection
 //! with [`Firewall::dns_client_owner`]. A source tuple is unique among live sockets, so
 //! concurrent clients never share an entry. The proxy should look the owner up when it
 //! reads the datagram / accepts the connection: an entry is replaced only when a later
@@ -107,16 +142,16 @@
 //!   `task_struct` (mm, start_time, pid, tgid) and `mm_struct` (arg_start, arg_end),
 //!   relocated by aya 0.14 against `/sys/kernel/btf/vmlinux` at load (tested: the real
 //!   offsets are nothing like the local ones).
-//! - Tracepoints are global: each firewall's programs run for every exec/fork on the host
-//!   and return unless `bpf_current_task_under_cgroup(cgfw_cgroup, 0)`: the task is in the
-//!   attached cgroup *or below it* (the cgroup programs cover the subtree too, which an
-//!   equality test on `bpf_get_current_cgroup_id()` would miss). The test also checks that
-//!   the id events carry is the cgroup2 directory's inode, on the hybrid host and in the
-//!   pure-v2 view. `runc exec`-style processes join the cgroup before they exec: covered.
+//! - One pair for the host: `cgfw_exec` looks up the task's cgroup v2 ancestors (at most 16
+//!   levels, `bpf_get_current_ancestor_cgroup_id`) in `cgfw_containers`, so it records tasks
+//!   of every firewalled container and of cgroups nested below one; `cgfw_fork` only copies
+//!   an entry the parent has. Every exec and fork on the host pays that walk once, however
+//!   many containers run (before program sets: two programs per container). `runc
+//!   exec`-style processes join the cgroup before they exec: covered.
 //! - Without kernel BTF, or if the kernel refuses these programs, the firewall still loads
 //!   and enforces; [`Firewall::exec_capture_unavailable`] says why there are no entries.
-//! - 2048 entries, LRU: a process's entry may be evicted after 2048 later execs/forks in
-//!   the same container; by then a live process is read from /proc anyway.
+//! - 4096 entries for the host, LRU: a process's entry may be evicted after 4096 later
+//!   execs/forks in firewalled containers; by then a live process is read from /proc anyway.
 //!
 //! # Known limits
 //! - Audit mode reports the packets of a would-block connection too (kind `Packet`), rate
@@ -126,9 +161,10 @@
 //! - The packet parser (`src/bpf/packet.h`) walks at most 6 IPv6 extension headers; a packet
 //!   whose transport header is not found gets no exemption that needs it (ports, ICMP type)
 //!   and is decided by address.
-//! - At most 63 firewalled containers share one network namespace (TCX programs per
-//!   interface and direction, measured on 6.18): [`Firewall::attach_interface`] then fails
-//!   with [`EbpfError::AttachInterface`] saying so.
+//! - At most 64 firewalled containers share one network namespace (`CGFW_NETNS_MEMBERS`):
+//!   [`Firewall::attach_interface`] then fails with [`EbpfError::NetnsFull`]. The boundary
+//!   programs decide for each member in turn, so their cost grows with the members of a
+//!   namespace (as it did with one pair per container).
 //! - IPv6 neighbour discovery and MLD (ICMPv6 130-137, 143) pass the backstop only from
 //!   sockets no process created (the kernel's; `cgfw_sock_create` marks every socket a
 //!   process of the cgroup creates) and from the namespace's own or the unspecified address;

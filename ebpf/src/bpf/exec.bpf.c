@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * Exec and fork hooks: record the command line of every process of the firewall's cgroup when it
+ * Exec and fork hooks, one pair per host: record the command line of every process of a
+ * firewalled container (its cgroup or one below it) when it
  * execs, so userspace can name the process of a blocked connect after it has exited (a
  * tool that gets EPERM usually exits before its event is read; /proc then has nothing).
  *

@@ -14,6 +14,10 @@
  *    churns them can age out another's entries, never change what is enforced).
  * Userspace creates inner maps with exactly the type, sizes and flags of the templates below
  * (the kernel checks them when an inner map is inserted).
+ *
+ * Every hook file is compiled on its own and includes this header; the objects are linked
+ * into one (bpftool gen object, build.rs). CGFW_MAP marks each definition weak so that the
+ * linker merges the identical copies into one map.
  */
 #ifndef CGFW_MAPS_H
 #define CGFW_MAPS_H
@@ -21,6 +25,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "abi.h"
+
+#define CGFW_MAP SEC(".maps") __attribute__((weak))
 
 /* ---- which container: per attachment and by id ---------------------------------------- */
 
@@ -33,7 +39,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
 	__type(key, __u64);
 	__type(value, __u64);
-} cgfw_attached SEC(".maps");
+} cgfw_attached CGFW_MAP;
 
 /* Container id -> its configuration and event budget. */
 struct {
@@ -42,7 +48,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct cgfw_container);
-} cgfw_containers SEC(".maps");
+} cgfw_containers CGFW_MAP;
 
 /* Network namespace cookie -> the firewalled containers in it (boundary programs). */
 struct {
@@ -51,7 +57,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct cgfw_netns);
-} cgfw_netns SEC(".maps");
+} cgfw_netns CGFW_MAP;
 
 /* ---- per-container state: inner maps ---------------------------------------------------- */
 
@@ -106,7 +112,7 @@ struct cgfw_events_inner {
 		__uint(map_flags, BPF_F_NO_PREALLOC);                                             \
 		__type(key, __u64);                                                               \
 		__array(values, struct inner);                                                    \
-	} name SEC(".maps")
+	} name CGFW_MAP
 
 CGFW_OUTER(cgfw_allow_ip, cgfw_allow_ip_inner);
 CGFW_OUTER(cgfw_allow_cidr, cgfw_cidr_inner);
@@ -122,7 +128,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE); /* an accepted socket keeps it */
 	__type(key, int);
 	__type(value, struct cgfw_sock);
-} cgfw_sock SEC(".maps");
+} cgfw_sock CGFW_MAP;
 
 /* ---- shared, attribution only ----------------------------------------------------------- */
 
@@ -132,7 +138,7 @@ struct {
 	__uint(max_entries, CGFW_HOST_DNS_CLIENT_ENTRIES);
 	__type(key, struct cgfw_dns_client_key);
 	__type(value, struct cgfw_dns_client);
-} cgfw_dns_client SEC(".maps");
+} cgfw_dns_client CGFW_MAP;
 
 /* tgid -> the argv it exec'd with, for processes of firewalled containers. */
 struct {
@@ -140,7 +146,7 @@ struct {
 	__uint(max_entries, CGFW_HOST_EXEC_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct cgfw_exec);
-} cgfw_exec_args SEC(".maps");
+} cgfw_exec_args CGFW_MAP;
 
 /* Layout anchor: never used by the programs. Its value type makes the compiler describe every
  * ABI struct completely in the object's BTF: the inner-map templates above only name their key
@@ -164,6 +170,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct cgfw_layout);
-} cgfw_layout SEC(".maps");
+} cgfw_layout CGFW_MAP;
 
 #endif /* CGFW_MAPS_H */
