@@ -53,6 +53,46 @@
 #include "cgfw.h"
 #include "packet.h"
 
+/*
+ * The network namespace of the packet's device. bpf_get_netns_cookie(skb) cannot say it: for
+ * a tc program it answers with the namespace of skb->sk, and the initial namespace's cookie
+ * when the packet has no socket, as arriving packets and the kernel's replies have none
+ * (checked on 6.18: a SYN to a closed port was let through). So the cookie is read from
+ * skb->dev->nd_net.net->net_cookie: a tc program's context is the kernel's struct sk_buff
+ * (struct __sk_buff is only its rewritten view), read with bpf_probe_read_kernel (needs
+ * CAP_PERFMON to load: the runtime runs as root) at offsets CO-RE relocates against the
+ * kernel's BTF (aya at load; the minimal local definitions below). 0 if unreadable.
+ */
+struct net {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+struct net_device {
+	struct {
+		struct net *net;
+	} nd_net; /* possible_net_t */
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 cgfw_device_netns_cookie(struct __sk_buff *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx;
+	struct net_device *dev = 0;
+	struct net *net = 0;
+	__u64 cookie = 0;
+
+	if (bpf_probe_read_kernel(&dev, sizeof(dev), &skb->dev) || !dev)
+		return 0;
+	if (bpf_probe_read_kernel(&net, sizeof(net), &dev->nd_net.net) || !net)
+		return 0;
+	if (bpf_probe_read_kernel(&cookie, sizeof(cookie), &net->net_cookie))
+		return 0;
+	return cookie;
+}
+
 #define CGFW_TCX_NEXT -1
 #define CGFW_TCX_DROP 2
 #define CGFW_ROOT_CGROUP_ID 1 /* the cgroup2 root's kernfs id */
@@ -291,7 +331,7 @@ SEC("classifier")
 int cgfw_tc_egress(struct __sk_buff *skb)
 {
 	struct cgfw_boundary b = {};
-	__u64 cookie = bpf_get_netns_cookie(skb);
+	__u64 cookie = cgfw_device_netns_cookie(skb);
 	__u64 sock_cgroup;
 	struct cgfw_pkt *p = &b.p;
 
@@ -392,7 +432,7 @@ SEC("classifier")
 int cgfw_tc_ingress(struct __sk_buff *skb)
 {
 	struct cgfw_boundary b = {};
-	__u64 cookie = bpf_get_netns_cookie(skb);
+	__u64 cookie = cgfw_device_netns_cookie(skb);
 	struct cgfw_pkt *p = &b.p;
 
 	b.ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);

@@ -6,6 +6,7 @@
 mod boundary;
 mod bounded;
 pub mod cmdline;
+mod memory;
 pub mod dns;
 pub mod eventlog;
 mod proxy;
@@ -247,39 +248,8 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
     // memory back, so the long-running sidecar stays small.
     // SAFETY: malloc_trim only releases free heap pages.
     unsafe { libc::malloc_trim(0) };
-    release_startup_code();
+    memory::release_startup_code();
     firewalled.serve()
-}
-
-/// The sidecar runs from the whole `cgfw-runc` binary; start-up (argument parsing, relocation,
-/// BPF loading, fault-around of 64 KiB per page fault) leaves megabytes of it resident that the
-/// proxy loop never touches again. Two kinds of mapping are never written after exec: the
-/// executable one, and the read-only one in front of it (headers, relocation tables, rodata).
-/// Dropping their pages is safe: whatever is needed later faults back in from the file. The
-/// read-only mapping *after* the code (RELRO: relocated data) is written by the loader and is
-/// left alone, as are writable ones.
-fn release_startup_code() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
-    let Some(exe) = exe.to_str() else { return };
-    let mappings: Vec<(usize, usize, &str)> = maps
-        .lines()
-        .filter(|line| line.ends_with(exe))
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let (start, end) = fields.next()?.split_once('-')?;
-            let perms = fields.next()?;
-            Some((usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?, perms))
-        })
-        .collect();
-    let Some(text_start) = mappings.iter().find(|m| m.2 == "r-xp").map(|m| m.0) else { return };
-    for (start, end, perms) in mappings {
-        if perms == "r-xp" || (perms == "r--p" && end <= text_start) {
-            // SAFETY: a mapping of our own binary that nothing writes (see above): MADV_DONTNEED
-            // only drops its pages from this process; they are re-read from the file on use.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-        }
-    }
 }
 
 /// The programs loaded and the policy's CIDRs in their maps: all but the proxy's address,
@@ -414,6 +384,7 @@ impl Firewalled {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut flush_now = signal(SignalKind::user_defined1())?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u32 = 0;
         guard_socket.set_nonblocking(true)?;
         let guard_socket = tokio::net::UnixListener::from_std(guard_socket)?;
         let (guard_tx, mut guard_events) = tokio::sync::mpsc::channel::<GuardEvent>(GUARD_EVENT_QUEUE);
@@ -451,6 +422,11 @@ impl Firewalled {
                     // Bursts of queries leave freed buffers behind: hand them back.
                     // SAFETY: malloc_trim only releases free heap pages.
                     unsafe { libc::malloc_trim(0) };
+                    ticks = ticks.saturating_add(1);
+                    if ticks == 3 {
+                        // The loop's own start-up (runtime, tasks, first report) is behind us.
+                        memory::release_startup_code();
+                    }
                 }
                 _ = flush_now.recv() => {
                     let mut rec = recorder.borrow_mut();
