@@ -5,7 +5,7 @@
 #
 #   --n N          container count; repeatable, or a quoted list ("50 200", the default)
 #   --runtime P    the cgfw-runc binary (default $RUNTIME, else <repo>/target/release/cgfw-runc)
-#   --spawn-count  fork+execs of /bin/true per spawn-rate sample (default 2000; 3 samples)
+#   --spawn-count  fork+execs of /bin/true per spawn-rate sample (default 2000; 5 samples)
 #   --max-seconds  the whole run's time limit (default 1200); exceeding it fails the run
 #
 # For each N, two batches, plain and firewalled, in an order that alternates from one N to the
@@ -18,7 +18,9 @@
 #      carry `cgfw.io/allow: allowed.test` (sidecar, BPF programs, DNS proxy with the world's
 #      dnsmasq as upstream), plain ones none.
 #   2. with all N running: the host's process-spawn rate (a loop of C fork+exec of /bin/true
-#      from this shell, timed; median of 3 samples); BPF map memory (hack/bench/bpfmem.py:
+#      from a subshell, 5 samples timed by bash's `time`: spawns per second of CPU time
+#      (user+sys, median), the figure other load on the machine hardly moves, and per second
+#      of wall clock (median and best sample)); BPF map memory (hack/bench/bpfmem.py:
 #      `memlock` of every distinct map id held by any process's fd (/proc/*/fdinfo), plus maps
 #      only pinned under /sys/fs/bpf/cgfw* or only used by a held or pinned program, each id
 #      counted once; "ours" = reachable from this run's sidecars and pin dirs); the VmRSS of
@@ -140,16 +142,24 @@ ensure_bundles() {
 
 us_now() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/})); }
 
-# spawn_rate: fork+exec of /bin/true per second, median of 3 samples of SPAWN_COUNT.
+# spawn_rate: SPAWN_SAMPLES samples of SPAWN_COUNT fork+exec of /bin/true from a subshell,
+# each timed by bash's `time` (wall clock, and user+sys CPU time of the subshell and its
+# children). Prints "cpu_median wall_median wall_best" in spawns per second. Wall-clock rates
+# swing with whatever else runs on the machine (other load only ever slows a sample down, so
+# the best sample is the least disturbed); CPU time per spawn hardly does, and it is where a
+# BPF program run at fork or exec is paid (in the task's own context).
+SPAWN_SAMPLES=5
 spawn_rate() {
-	local s i t0 t1 rates=()
-	for s in 1 2 3; do
-		t0=$(us_now)
-		for ((i = 0; i < SPAWN_COUNT; i++)); do /bin/true; done
-		t1=$(us_now)
-		rates+=("$(awk -v n="$SPAWN_COUNT" -v us=$((t1 - t0)) 'BEGIN { printf "%.1f", n / (us / 1e6) }')")
-	done
-	printf '%s\n' "${rates[@]}" | sort -g | sed -n 2p
+	local s i TIMEFORMAT='%3R %3U %3S'
+	for ((s = 0; s < SPAWN_SAMPLES; s++)); do
+		{ time (for ((i = 0; i < SPAWN_COUNT; i++)); do /bin/true; done); } 2>&1
+	done | awk -v n="$SPAWN_COUNT" '
+		{ w[NR] = n / $1; c[NR] = n / ($2 + $3) }
+		function med(a, k, j, t) { # insertion sort, then the middle
+			for (k = 2; k <= NR; k++) for (j = k; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return a[int((NR + 1) / 2)]
+		}
+		END { cm = med(c); wm = med(w); printf "%.1f %.1f %.1f\n", cm, wm, w[NR] }'
 }
 
 # stats FILE -> "mean p50 max count" (values as in the file)
@@ -263,12 +273,16 @@ div() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { if (b == 0) print "n/
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
 
 echo
-echo "density: $(uname -r), $(nproc) cpus, cgroup $(stat -fc %T /sys/fs/cgroup), nofile $NOFILE, memlock $MEMLOCK KiB"
+CGV=$(stat -fc %T /sys/fs/cgroup)
+[ "$CGV" = cgroup2fs ] || CGV="hybrid/v1 ($(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || echo no) at unified)"
+echo "density: $(uname -r), $(nproc) cpus, cgroup $CGV, nofile $NOFILE, memlock $MEMLOCK KiB"
 echo "runtime: $RUNTIME"
 echo "method: N idle 'sleep' containers created+started one by one, in the test world's client netns ($PER_NS per netns);"
-echo "        spawn rate = $SPAWN_COUNT fork+exec of /bin/true from the host shell, median of 3; plain and firewalled"
-echo "        batches alternate in order from one N to the next; run took $((SECONDS - T_START))s"
-echo "no containers: spawn $IDLE_SPAWN /s; host BPF maps $(jq -r '"\(.total.maps) maps, \(.total.bytes) B"' <<<"$IDLE_MAPS")"
+echo "        spawn rate = $SPAWN_COUNT fork+exec of /bin/true from the host shell, $SPAWN_SAMPLES samples: per CPU second"
+echo "        (user+sys of the loop and its children; median) and per wall-clock second (median, best);"
+echo "        plain and firewalled batches alternate in order from one N to the next; run took $((SECONDS - T_START))s"
+read -r isp_cpu isp_med isp_best <<<"$IDLE_SPAWN"
+echo "no containers: spawn $isp_cpu /CPU-s, $isp_med /s (best $isp_best); host BPF maps $(jq -r '"\(.total.maps) maps, \(.total.bytes) B"' <<<"$IDLE_MAPS")"
 for n in "${NS_LIST[@]}"; do
 	P=$WORK/plain-$n F=$WORK/fw-$n
 	read -r pcs_mean pcs_p50 pcs_max _ < <(stats "$P.cs")
@@ -279,40 +293,47 @@ for n in "${NS_LIST[@]}"; do
 	read -r fs_mean _ _ _ < <(stats "$F.start")
 	read -r pd_mean _ _ _ < <(stats "$P.delete")
 	read -r fd_mean _ _ _ < <(stats "$F.delete")
-	psp=$(cat "$P.spawn") fsp=$(cat "$F.spawn")
+	read -r psp_cpu psp_med psp <"$P.spawn"
+	read -r fsp_cpu fsp_med fsp <"$F.spawn"
 	read -r rss_mean _ rss_max rss_n < <(stats "$F.rss")
 	pm=$(cat "$P.maps") fm=$(cat "$F.maps")
 	ptot=$(jq .total.bytes <<<"$pm") ftot=$(jq .total.bytes <<<"$fm")
 	fours=$(jq .ours.bytes <<<"$fm")
 	delta=$((ftot - ptot))
 	r_spawn=$(div "$fsp" "$psp")
+	r_spawn_med=$(div "$fsp_med" "$psp_med")
+	r_spawn_cpu=$(div "$fsp_cpu" "$psp_cpu")
 	r_csm=$(div "$fcs_mean" "$pcs_mean")
 	r_csp=$(div "$fcs_p50" "$pcs_p50")
 	per=$(div "$delta" "$n" "%.0f")
 	per_ours=$(div "$fours" "$n" "%.0f")
 	echo
 	echo "== N = $n =="
-	printf '%-28s %14s %14s\n' "" plain firewalled
-	printf '%-28s %14s %14s\n' "create+start mean ms" "$pcs_mean" "$fcs_mean"
-	printf '%-28s %14s %14s\n' "create+start p50 ms" "$pcs_p50" "$fcs_p50"
-	printf '%-28s %14s %14s\n' "create+start max ms" "$pcs_max" "$fcs_max"
-	printf '%-28s %14s %14s\n' "  create mean ms" "$pc_mean" "$fc_mean"
-	printf '%-28s %14s %14s\n' "  start mean ms" "$ps_mean" "$fs_mean"
-	printf '%-28s %14s %14s\n' "delete --force mean ms" "$pd_mean" "$fd_mean"
-	printf '%-28s %14s %14s\n' "spawn rate /s (N running)" "$psp" "$fsp"
+	printf '%-34s %14s %14s\n' "" plain firewalled
+	printf '%-34s %14s %14s\n' "create+start mean ms" "$pcs_mean" "$fcs_mean"
+	printf '%-34s %14s %14s\n' "create+start p50 ms" "$pcs_p50" "$fcs_p50"
+	printf '%-34s %14s %14s\n' "create+start max ms" "$pcs_max" "$fcs_max"
+	printf '%-34s %14s %14s\n' "  create mean ms" "$pc_mean" "$fc_mean"
+	printf '%-34s %14s %14s\n' "  start mean ms" "$ps_mean" "$fs_mean"
+	printf '%-34s %14s %14s\n' "delete --force mean ms" "$pd_mean" "$fd_mean"
+	printf '%-34s %14s %14s\n' "spawn rate /CPU-s, median" "$psp_cpu" "$fsp_cpu"
+	printf '%-34s %14s %14s\n' "spawn rate /s wall, median" "$psp_med" "$fsp_med"
+	printf '%-34s %14s %14s\n' "spawn rate /s wall, best" "$psp" "$fsp"
 	for f in total fd pinned_only prog_only ours; do
-		printf '%-28s %14s %14s\n' "BPF maps $f (count/KiB)" \
+		printf '%-34s %14s %14s\n' "BPF maps $f (count/KiB)" \
 			"$(jq -r ".$f.maps" <<<"$pm")/$(kib "$(jq ".$f.bytes" <<<"$pm")")" \
 			"$(jq -r ".$f.maps" <<<"$fm")/$(kib "$(jq ".$f.bytes" <<<"$fm")")"
 	done
-	printf '%-28s %14s %14s\n' "sidecars / RSS mean MiB" "0 / -" "$rss_n / $rss_mean"
+	printf '%-34s %14s %14s\n' "sidecars / RSS mean MiB" "0 / -" "$rss_n / $rss_mean"
 	echo "  maps of this run's firewalled containers by name (count, KiB):" \
 		"$(jq -r '.ours_by_name | to_entries | map("\(.key) \(.value.maps) \(.value.bytes / 1024 | floor)") | join("; ")' <<<"$fm")"
 	echo "  firewalled progs: $(jq -r '"\(.progs.held) held by fds, \(.progs.pinned) behind pins; \(.pins_walked) pins walked"' <<<"$fm")"
 	errs=$(jq -r '.errors_count' <<<"$fm")
 	[ "$errs" = 0 ] || echo "  bpfmem errors ($errs): $(jq -r '.errors | join("; ")' <<<"$fm")"
 	echo "ratios (firewalled / plain, same run), against issue 13's targets:"
-	printf '  %-46s %10s  target %-10s %s\n' "spawn rate" "$r_spawn" ">= 0.95" "$(pf "$r_spawn" '>=' 0.95)"
+	printf '  %-46s %10s  target %-10s %s\n' "spawn rate per CPU second (medians)" "$r_spawn_cpu" ">= 0.95" "$(pf "$r_spawn_cpu" '>=' 0.95)"
+	printf '  %-46s %10s  target %-10s %s\n' "spawn rate wall clock (best samples)" "$r_spawn" ">= 0.95" "$(pf "$r_spawn" '>=' 0.95)"
+	printf '  %-46s %10s  target %-10s %s\n' "spawn rate wall clock (medians)" "$r_spawn_med" ">= 0.95" "$(pf "$r_spawn_med" '>=' 0.95)"
 	printf '  %-46s %10s  target %-10s %s\n' "create+start, mean" "$r_csm" "<= 1.25" "$(pf "$r_csm" '<=' 1.25)"
 	printf '  %-46s %10s  target %-10s %s\n' "create+start, p50" "$r_csp" "<= 1.25" "$(pf "$r_csp" '<=' 1.25)"
 	printf '  %-46s %10s  target %-10s %s\n' "BPF map KiB/container (host total fw-plain)/N" "$(kib "$per")" "<= 256" "$(pf "$(kib "$per")" '<=' 256)"
