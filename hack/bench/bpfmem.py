@@ -11,7 +11,9 @@ Finds maps three ways and counts every map id once:
           prog_id) or behind a pinned link, opened by id (BPF_PROG_GET_FD_BY_ID), their map ids
           from BPF_OBJ_GET_INFO_BY_FD, each map opened by id (BPF_MAP_GET_FD_BY_ID)
 "ours": the maps reachable from the given pids' fds and the given pin dirs (directly or
-through their programs). Prints one JSON object. Every fd it opens is closed at once (200
+through their programs). Also sums the programs' run_time_ns and run_cnt (fdinfo; counted only
+while BPF statistics are enabled: hack/bench/bpfstats.py), ours and all, each program once.
+Prints one JSON object. Every fd it opens is closed at once (200
 containers pin thousands of objects; the soft nofile limit may be 1024). Root only.
 """
 import argparse
@@ -159,8 +161,9 @@ def main():
             finally:
                 os.close(fd)
 
-    # 3. programs (held or pinned) -> their maps.
+    # 3. programs (held or pinned) -> their maps and run statistics.
     prog_errors = 0
+    pstats = {}  # prog id -> (run_time_ns, run_cnt)
     for pid_ in sorted(fd_progs | pin_progs):
         try:
             fd = get_fd_by_id(BPF_PROG_GET_FD_BY_ID, pid_)
@@ -170,6 +173,8 @@ def main():
                 errors.append(f"prog {pid_}: {e.strerror}")
             continue
         try:
+            pi = fdinfo(f"/proc/self/fdinfo/{fd}")
+            pstats[pid_] = (int(pi.get("run_time_ns", 0)), int(pi.get("run_cnt", 0)))
             mids = prog_map_ids(fd)
         except OSError as e:
             errors.append(f"prog {pid_} info: {e.strerror}")
@@ -216,6 +221,11 @@ def main():
         b = by_name.setdefault(maps[i]["name"], {"maps": 0, "bytes": 0})
         b["maps"] += 1
         b["bytes"] += maps[i]["memlock"]
+    def prog_summ(ids):
+        ids = [i for i in ids if i in pstats]
+        return {"progs": len(ids), "run_time_ns": sum(pstats[i][0] for i in ids),
+                "run_cnt": sum(pstats[i][1] for i in ids)}
+
     out = {
         "total": summ(allids),
         "fd": summ({i for i in allids if "fd" in maps[i]["how"]}),
@@ -224,6 +234,7 @@ def main():
         "ours": summ(ours_maps),
         "ours_by_name": dict(sorted(by_name.items(), key=lambda kv: -kv[1]["bytes"])),
         "progs": {"held": len(fd_progs), "pinned": len(pin_progs), "open_errors": prog_errors},
+        "prog_stats": {"ours": prog_summ(ours_progs), "total": prog_summ(set(pstats))},
         "pins_walked": pins,
         "errors": errors[:10],
         "errors_count": len(errors),
