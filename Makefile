@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := target/release/cgfw-runc
 PREFIX ?= /usr/local
 
-.PHONY: all deps build demo test test-unit test-integration test-fuzz test-long bench-lifecycle bench-datapath bench-dns install clean
+.PHONY: all deps build demo test test-unit test-integration test-fuzz test-long bench-lifecycle bench-datapath bench-dns bench-density install clean
 
 all: build
 
@@ -53,6 +53,10 @@ bench-datapath: deps build
 
 bench-dns: deps build
 	bash hack/bench/dns.sh
+
+# N = 50 and 200 idle firewalled containers against as many plain ones (issue 13); ~10 min.
+bench-density: deps build
+	bash hack/bench/density.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/bin/cgfw-runc
