@@ -2,7 +2,24 @@
 //! (198.18.0.0/24, fd00:cf::/64 only; no other route), TCP/UDP echo servers in the world,
 //! and a cgroup v2 directory for the client processes. Everything is torn down on Drop,
 //! also when the test fails. Needs root.
+//!
+//! Shared by every test file (each is its own binary and compiles this module, so any one uses
+//! part of it): the topology and the TCP/UDP probes here; `fw`: the firewall as the sidecar
+//! sets it up, and its events; `probes`: more child-side probes and process helpers;
+//! `pure_v2`: re-running tests where /sys/fs/cgroup is the cgroup2 tree.
 #![allow(dead_code)]
+
+mod fw;
+mod probes;
+mod pure_v2;
+
+// Each binary uses some of these.
+#[allow(unused_imports)]
+pub use fw::*;
+#[allow(unused_imports)]
+pub use probes::*;
+#[allow(unused_imports)]
+pub use pure_v2::*;
 
 use std::{
     fs::File,
