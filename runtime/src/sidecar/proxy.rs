@@ -104,6 +104,7 @@ impl Proxy {
                     let _ = socket.send_to(&reply, client).await;
                 }
                 proxy.inflight.add_permits(1);
+                proxy.tidy_upstreams();
             });
         }
     }
@@ -135,8 +136,17 @@ impl Proxy {
                 framed.extend_from_slice(&reply);
                 stream.write_all(&framed).await?;
             }
+            self.tidy_upstreams();
         }
         Ok(())
+    }
+
+    /// Upstream sockets: the used ones closed, spare ones made, now that the client has its
+    /// answer (see upstream.rs).
+    fn tidy_upstreams(&self) {
+        for upstream in &self.upstreams {
+            upstream.tidy();
+        }
     }
 
     /// The reply to one client message, or None when it deserves no answer.
