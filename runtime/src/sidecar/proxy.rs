@@ -186,7 +186,9 @@ impl Proxy {
                     event.verdict = EventVerdict::WouldBlock;
                 }
                 let request = dns::upstream_request(&query.message, bytes);
-                let resolved = self.resolve(&query.message, &request, &event).await;
+                // Boxed: inline, this future would take the query's task past 1 KiB, which glibc
+                // serves from its slow path (consolidating the small free lists every time).
+                let resolved = Box::pin(self.resolve(&query.message, &request, &event)).await;
                 self.warn_once_if_refused();
                 match resolved {
                     Ok(Resolved { checked, refused }) => {

@@ -37,7 +37,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+#[cfg(test)]
+use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
 
 use super::upstream_query::{Outgoing, Refusal};
@@ -60,13 +64,16 @@ pub struct Upstream {
     /// When the last message was refused: UDP is not used until TCP_AFTER_REFUSAL after it.
     last_refusal: Cell<Option<Instant>>,
     /// Fresh sockets, neither bound nor connected (no port yet), each for one query.
-    spare: RefCell<Vec<UdpSocket>>,
+    spare: RefCell<Vec<QuerySocket>>,
     /// Sockets whose query is over, closed by `tidy` (off the client's path).
-    spent: RefCell<Vec<UdpSocket>>,
+    spent: RefCell<Vec<QuerySocket>>,
     /// Where UDP answers are read (one at a time: the runtime has one thread and no read
     /// holds it across an await).
     buffer: RefCell<Box<[u8]>>,
 }
+
+/// A UDP socket for one upstream query, watched for reading by the event loop.
+type QuerySocket = AsyncFd<std::net::UdpSocket>;
 
 /// An answer taken from the upstream, with the client's id already restored.
 pub struct Exchange {
@@ -150,15 +157,17 @@ impl Upstream {
     /// One exchange: over UDP, then over TCP if the answer was truncated or anything was
     /// refused on the way; over TCP alone while this upstream is under suspicion.
     pub async fn exchange(&self, request: &[u8]) -> Result<Exchange> {
+        // The TCP exchange's future is boxed: it is the rare path, and inline it would make
+        // every query's task larger (an allocation glibc serves slowly past 1 KiB).
         if self.under_suspicion() {
-            return self.exchange_tcp(request).await;
+            return Box::pin(self.exchange_tcp(request)).await;
         }
         let udp = self.exchange_udp(request).await?;
         let truncated = udp.answer[2] & 0x02 != 0;
         if !truncated && udp.refused.total() == 0 {
             return Ok(udp);
         }
-        let mut tcp = self.exchange_tcp(request).await?;
+        let mut tcp = Box::pin(self.exchange_tcp(request)).await?;
         tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
         tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
         Ok(tcp)
@@ -175,7 +184,7 @@ impl Upstream {
     /// A UDP socket for one query, connected to the upstream: a spare one if there is one
     /// (else a new one), on a port the kernel picks at random when `connect` binds it (no
     /// separate `bind`: one system call fewer per query).
-    fn query_socket(&self) -> Result<UdpSocket> {
+    fn query_socket(&self) -> Result<QuerySocket> {
         use nix::sys::socket::{connect, SockaddrIn, SockaddrIn6};
         let spare = self.spare.borrow_mut().pop();
         let socket = match spare {
@@ -190,18 +199,23 @@ impl Upstream {
         Ok(socket)
     }
 
-    /// A new UDP socket of the upstream's family, registered with the event loop, neither
-    /// bound nor connected: it has no port, so nothing can be sent to it.
-    fn unbound_socket(&self) -> Result<UdpSocket> {
+    /// A new UDP socket of the upstream's family, registered with the event loop (for reading
+    /// only: a send on a UDP socket does not wait), neither bound nor connected: it has no
+    /// port, so nothing can be sent to it.
+    fn unbound_socket(&self) -> Result<QuerySocket> {
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let family = if self.addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
         let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
-        UdpSocket::from_std(std::net::UdpSocket::from(fd)).context("registering an upstream socket")
+        // SAFETY: the std socket owns the descriptor (just made) and keeps it open, unchanged,
+        // for as long as the AsyncFd holds it.
+        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+            .context("registering an upstream socket")
     }
 
     /// A socket whose query is over: closed now if many wait, else by the next `tidy`.
-    fn spend(&self, socket: UdpSocket) {
+    fn spend(&self, socket: QuerySocket) {
         let mut spent = self.spent.borrow_mut();
         if spent.len() < MAX_SPENT {
             spent.push(socket);
@@ -219,25 +233,28 @@ impl Upstream {
         result
     }
 
-    async fn exchange_on(&self, socket: &UdpSocket, outgoing: &Outgoing, request: &[u8]) -> Result<Exchange> {
+    async fn exchange_on(&self, socket: &QuerySocket, outgoing: &Outgoing, request: &[u8]) -> Result<Exchange> {
         let deadline = Instant::now() + UPSTREAM_TIMEOUT;
-        socket.send(&outgoing.wire).await.with_context(|| format!("sending to {}", self.addr))?;
+        // One datagram on a fresh socket: its send buffer is empty, so the send never has to
+        // wait (if it ever said EAGAIN, the exchange fails like on any send error).
+        socket.get_ref().send(&outgoing.wire).with_context(|| format!("sending to {}", self.addr))?;
         let mut refused = Refused::default();
         loop {
             // Read only once the socket is readable, into the shared buffer (never held across
             // an await): no buffer per query.
-            match timeout_at(deadline, socket.readable()).await {
+            let mut ready = match timeout_at(deadline, socket.readable()).await {
                 Err(_) => return Err(self.no_answer("", &refused)),
                 Ok(Err(_)) => continue,
-                Ok(Ok(())) => {}
-            }
+                Ok(Ok(ready)) => ready,
+            };
             let mut buf = self.buffer.borrow_mut();
-            let len = match socket.try_recv(&mut buf) {
-                Ok(len) => len,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            let len = match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
+                Ok(Ok(len)) => len,
+                // Nothing there after all (readiness cleared): wait again.
+                Err(_would_block) => continue,
                 // An ICMP error (upstream port closed) or a local error: the exchange ends at
                 // its timeout as before, not on a packet anybody in the namespace can send.
-                Err(_) => continue,
+                Ok(Err(_)) => continue,
             };
             match outgoing.check(&buf[..len]) {
                 Ok(()) => {
