@@ -30,6 +30,8 @@
 #               -l s; "Queries per second" from the summary. Per round, the ratio of the
 #               sides' summed qps (proxy/direct); the figure printed is the median of the
 #               rounds' ratios (and their range).
+#   proxy CPU:  the sidecar thread's CPU time over all phases (/proc/PID/schedstat) per query
+#               the proxy counted: its own cost, less sensitive to other load than the ratios.
 # Targets (DESIGN.md): +50 µs p50, +200 µs p99, >= 80 % qps, RSS <= 8 MiB.
 #
 # Everything is bounded (dnsperf -l/-n, timeouts) and torn down on exit (container, world).
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
 	-Q) LAT_QPS=$2; shift 2 ;;
 	-c) CLIENTS=$2; shift 2 ;;
 	-q) OUTSTANDING=$2; shift 2 ;;
-	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "dns.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -133,15 +135,20 @@ throughput_phase() {
 	awk '/Queries lost:/ { print $3 }' "$out" >>"$WORK/lost.$1"
 }
 
+# CPU time the sidecar's thread spent (ns, /proc/PID/schedstat): per query, the proxy's cost
+# on its own, whatever else the machine runs.
+cpu_ns() { awk '{ print $1 }' "/proc/$SIDECAR/schedstat"; }
 q0=$(proxy_queries)
 # warm-up, both sides
 dnsperf_in direct -s "$DNS" -d "$WORK/queries" -l 1 -Q 1000 >/dev/null 2>&1 || true
 dnsperf_in proxy -s "$DNS" -d "$WORK/queries" -l 1 -Q 1000 >/dev/null 2>&1 || true
+cpu0=$(cpu_ns)
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo "dns.sh: round $r/$ROUNDS" >&2
 	latency_phase direct "$r" a; latency_phase proxy "$r" a; latency_phase proxy "$r" b; latency_phase direct "$r" b
 	throughput_phase direct "$r" a; throughput_phase proxy "$r" a; throughput_phase proxy "$r" b; throughput_phase direct "$r" b
 done
+cpu1=$(cpu_ns)
 sleep 1.2
 q1=$(proxy_queries)
 RSS_END=$(rss_kib VmRSS)
@@ -200,7 +207,7 @@ printf '  %-8s %10s %12s %10s\n' side mean_qps runs_qps lost
 for w in direct proxy; do
 	printf '  %-8s %10s %12s %10s\n' "$w" "$(mean "$WORK/qps.$w")" "$(awk '{ printf "%s%.0f", s, $1; s = "/" }' "$WORK/qps.$w")" "$(sum "$WORK/lost.$w")"
 done
-echo "  proxy counted $((q1 - q0)) queries during the phases"
+echo "  proxy counted $((q1 - q0)) queries during the phases; sidecar CPU $(((cpu1 - cpu0) / 1000000)) ms, $(((cpu1 - cpu0) / (q1 - q0 > 0 ? q1 - q0 : 1))) ns per query (both phases)"
 echo
 echo "  per round (added p50 us, added p99 us, qps ratio): $(awk '{ printf "%s[%s %s %s]", s, $1, $2, $3; s = " " }' "$WORK/rounds")"
 echo
