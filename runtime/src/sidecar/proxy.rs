@@ -104,6 +104,7 @@ impl Proxy {
                     let _ = socket.send_to(&reply, client).await;
                 }
                 proxy.inflight.add_permits(1);
+                proxy.tidy_upstreams();
             });
         }
     }
@@ -135,8 +136,17 @@ impl Proxy {
                 framed.extend_from_slice(&reply);
                 stream.write_all(&framed).await?;
             }
+            self.tidy_upstreams();
         }
         Ok(())
+    }
+
+    /// Upstream sockets: the used ones closed, spare ones made, now that the client has its
+    /// answer (see upstream.rs).
+    fn tidy_upstreams(&self) {
+        for upstream in &self.upstreams {
+            upstream.tidy();
+        }
     }
 
     /// The reply to one client message, or None when it deserves no answer.
@@ -176,7 +186,9 @@ impl Proxy {
                     event.verdict = EventVerdict::WouldBlock;
                 }
                 let request = dns::upstream_request(&query.message, bytes);
-                let resolved = self.resolve(&query.message, &request, &event).await;
+                // Boxed: inline, this future would take the query's task past 1 KiB, which glibc
+                // serves from its slow path (consolidating the small free lists every time).
+                let resolved = Box::pin(self.resolve(&query.message, &request, &event)).await;
                 self.warn_once_if_refused();
                 match resolved {
                     Ok(Resolved { checked, refused }) => {

@@ -400,6 +400,14 @@ impl Recorder {
     }
 
     pub fn remember_answer(&mut self, pid: Option<u32>, domain: &str, ips: &[IpAddr]) {
+        // The same name for the same addresses again (a client asking over and over) changes
+        // nothing: no new string, no re-insert.
+        let known = |name: Option<&Rc<str>>| name.is_some_and(|n| **n == *domain);
+        if ips.iter().all(|ip| {
+            known(self.ip_names.get(ip)) && pid.is_none_or(|pid| known(self.pid_ip_names.get(&(pid, *ip))))
+        }) {
+            return;
+        }
         let name: Rc<str> = Rc::from(domain);
         for ip in ips {
             self.ip_names.insert(*ip, name.clone());
@@ -545,15 +553,22 @@ impl Recorder {
         }
         let now = micros_now();
         let rule = self.intern_rule(&event.rule);
-        let entry = self.domains.entry(Box::from(domain)).or_insert_with(|| DomainStats {
-            verdict: event.verdict,
-            rule: rule.clone(),
-            count: 0,
-            ips: Vec::new(),
-            pids: Vec::new(),
-            first_seen: now,
-            last_seen: now,
-        });
+        // Looked up first: the key is allocated only for a new name.
+        if !self.domains.contains_key(domain) {
+            self.domains.insert(
+                Box::from(domain),
+                DomainStats {
+                    verdict: event.verdict,
+                    rule: rule.clone(),
+                    count: 0,
+                    ips: Vec::new(),
+                    pids: Vec::new(),
+                    first_seen: now,
+                    last_seen: now,
+                },
+            );
+        }
+        let entry = self.domains.get_mut(domain).expect("inserted above");
         entry.count += 1;
         // The strictest verdict seen is the one the report shows, with its rule.
         if event.verdict >= entry.verdict {

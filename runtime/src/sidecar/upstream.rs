@@ -19,6 +19,15 @@
 //! [`TCP_AFTER_REFUSAL`]. A blind TCP injection also has to hit the connection's sequence and
 //! acknowledgement numbers. README.md ("DNS proxy: upstream answers that cannot be forged
 //! blind") gives the entropy and the measured cost.
+//!
+//! Cost: making a socket (and registering it with the event loop) and closing it are about a
+//! third of the proxy's CPU per query. Neither needs to happen while a client waits: a few
+//! sockets are made ahead of time and kept *unbound and unconnected* (no port: nothing can
+//! reach them, and /proc/net/udp does not list them); a query takes one, `connect` gives it its
+//! random port right then, and after the query it is closed, never reused. Closing and
+//! replenishing happen in [`Upstream::tidy`], which the proxy calls after the client has its
+//! answer. So the exposure of each port is what it was (from the query to its answer, plus
+//! the moment until the reply is out), and each socket still carries exactly one query.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -28,7 +37,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+#[cfg(test)]
+use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
 
 use super::upstream_query::{Outgoing, Refusal};
@@ -39,6 +52,10 @@ pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 pub const TCP_AFTER_REFUSAL: Duration = Duration::from_secs(60);
 /// Largest UDP answer read; anything that fills it is treated as truncated (retried on TCP).
 const UDP_ANSWER_BUFFER: usize = 4096;
+/// Unbound sockets kept ready per upstream. A burst that takes more makes the rest in line.
+const SPARE_SOCKETS: usize = 8;
+/// Used sockets waiting to be closed; beyond this they are closed at once.
+const MAX_SPENT: usize = 64;
 
 pub struct Upstream {
     addr: SocketAddr,
@@ -46,7 +63,17 @@ pub struct Upstream {
     refused_total: Cell<u64>,
     /// When the last message was refused: UDP is not used until TCP_AFTER_REFUSAL after it.
     last_refusal: Cell<Option<Instant>>,
+    /// Fresh sockets, neither bound nor connected (no port yet), each for one query.
+    spare: RefCell<Vec<QuerySocket>>,
+    /// Sockets whose query is over, closed by `tidy` (off the client's path).
+    spent: RefCell<Vec<QuerySocket>>,
+    /// Where UDP answers are read (one at a time: the runtime has one thread and no read
+    /// holds it across an await).
+    buffer: RefCell<Box<[u8]>>,
 }
+
+/// A UDP socket for one upstream query, watched for reading by the event loop.
+type QuerySocket = AsyncFd<std::net::UdpSocket>;
 
 /// An answer taken from the upstream, with the client's id already restored.
 pub struct Exchange {
@@ -98,25 +125,49 @@ impl Upstream {
     pub async fn connect(addr: SocketAddr) -> Result<Upstream> {
         let upstream = Upstream::new(addr);
         upstream.query_socket()?;
+        upstream.tidy();
         Ok(upstream)
     }
 
     fn new(addr: SocketAddr) -> Upstream {
-        Upstream { addr, refused_total: Cell::new(0), last_refusal: Cell::new(None) }
+        Upstream {
+            addr,
+            refused_total: Cell::new(0),
+            last_refusal: Cell::new(None),
+            spare: RefCell::new(Vec::with_capacity(SPARE_SOCKETS)),
+            spent: RefCell::new(Vec::new()),
+            buffer: RefCell::new(vec![0u8; UDP_ANSWER_BUFFER].into_boxed_slice()),
+        }
+    }
+
+    /// Closes the sockets of finished queries and makes spare ones: work kept off the path of
+    /// a query (the proxy calls this after a reply is sent). A failure to make a socket is
+    /// left for the query that needs one to report.
+    pub fn tidy(&self) {
+        self.spent.borrow_mut().clear();
+        let mut spare = self.spare.borrow_mut();
+        while spare.len() < SPARE_SOCKETS {
+            match self.unbound_socket() {
+                Ok(socket) => spare.push(socket),
+                Err(_) => break,
+            }
+        }
     }
 
     /// One exchange: over UDP, then over TCP if the answer was truncated or anything was
     /// refused on the way; over TCP alone while this upstream is under suspicion.
     pub async fn exchange(&self, request: &[u8]) -> Result<Exchange> {
+        // The TCP exchange's future is boxed: it is the rare path, and inline it would make
+        // every query's task larger (an allocation glibc serves slowly past 1 KiB).
         if self.under_suspicion() {
-            return self.exchange_tcp(request).await;
+            return Box::pin(self.exchange_tcp(request)).await;
         }
         let udp = self.exchange_udp(request).await?;
         let truncated = udp.answer[2] & 0x02 != 0;
         if !truncated && udp.refused.total() == 0 {
             return Ok(udp);
         }
-        let mut tcp = self.exchange_tcp(request).await?;
+        let mut tcp = Box::pin(self.exchange_tcp(request)).await?;
         tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
         tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
         Ok(tcp)
@@ -130,19 +181,45 @@ impl Upstream {
         self.refused_total.get()
     }
 
-    /// A new UDP socket connected to the upstream, on a port the kernel picks at random when
-    /// `connect` binds it (no separate `bind`: one system call fewer per query).
-    fn query_socket(&self) -> Result<UdpSocket> {
-        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
+    /// A UDP socket for one query, connected to the upstream: a spare one if there is one
+    /// (else a new one), on a port the kernel picks at random when `connect` binds it (no
+    /// separate `bind`: one system call fewer per query).
+    fn query_socket(&self) -> Result<QuerySocket> {
+        use nix::sys::socket::{connect, SockaddrIn, SockaddrIn6};
+        let spare = self.spare.borrow_mut().pop();
+        let socket = match spare {
+            Some(socket) => socket,
+            None => self.unbound_socket()?,
+        };
+        match self.addr {
+            SocketAddr::V4(a) => connect(socket.as_raw_fd(), &SockaddrIn::from(a)),
+            SocketAddr::V6(a) => connect(socket.as_raw_fd(), &SockaddrIn6::from(a)),
+        }
+        .with_context(|| format!("connecting to upstream {}", self.addr))?;
+        Ok(socket)
+    }
+
+    /// A new UDP socket of the upstream's family, registered with the event loop (for reading
+    /// only: a send on a UDP socket does not wait), neither bound nor connected: it has no
+    /// port, so nothing can be sent to it.
+    fn unbound_socket(&self) -> Result<QuerySocket> {
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let family = if self.addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
         let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
-        match self.addr {
-            SocketAddr::V4(a) => connect(fd.as_raw_fd(), &SockaddrIn::from(a)),
-            SocketAddr::V6(a) => connect(fd.as_raw_fd(), &SockaddrIn6::from(a)),
+        // SAFETY: the std socket owns the descriptor (just made) and keeps it open, unchanged,
+        // for as long as the AsyncFd holds it.
+        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+            .context("registering an upstream socket")
+    }
+
+    /// A socket whose query is over: closed now if many wait, else by the next `tidy`.
+    fn spend(&self, socket: QuerySocket) {
+        let mut spent = self.spent.borrow_mut();
+        if spent.len() < MAX_SPENT {
+            spent.push(socket);
         }
-        .with_context(|| format!("connecting to upstream {}", self.addr))?;
-        UdpSocket::from_std(std::net::UdpSocket::from(fd)).context("registering an upstream socket")
     }
 
     /// One exchange over UDP, on a socket of its own. The answer comes back with the
@@ -151,17 +228,33 @@ impl Upstream {
     async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
         let outgoing = prepare(request)?;
         let socket = self.query_socket()?;
+        let result = self.exchange_on(&socket, &outgoing, request).await;
+        self.spend(socket);
+        result
+    }
+
+    async fn exchange_on(&self, socket: &QuerySocket, outgoing: &Outgoing, request: &[u8]) -> Result<Exchange> {
         let deadline = Instant::now() + UPSTREAM_TIMEOUT;
-        socket.send(&outgoing.wire).await.with_context(|| format!("sending to {}", self.addr))?;
-        let mut buf = vec![0u8; UDP_ANSWER_BUFFER];
+        // One datagram on a fresh socket: its send buffer is empty, so the send never has to
+        // wait (if it ever said EAGAIN, the exchange fails like on any send error).
+        socket.get_ref().send(&outgoing.wire).with_context(|| format!("sending to {}", self.addr))?;
         let mut refused = Refused::default();
         loop {
-            let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            // Read only once the socket is readable, into the shared buffer (never held across
+            // an await): no buffer per query.
+            let mut ready = match timeout_at(deadline, socket.readable()).await {
                 Err(_) => return Err(self.no_answer("", &refused)),
+                Ok(Err(_)) => continue,
+                Ok(Ok(ready)) => ready,
+            };
+            let mut buf = self.buffer.borrow_mut();
+            let len = match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
+                Ok(Ok(len)) => len,
+                // Nothing there after all (readiness cleared): wait again.
+                Err(_would_block) => continue,
                 // An ICMP error (upstream port closed) or a local error: the exchange ends at
                 // its timeout as before, not on a packet anybody in the namespace can send.
                 Ok(Err(_)) => continue,
-                Ok(Ok(len)) => len,
             };
             match outgoing.check(&buf[..len]) {
                 Ok(()) => {
