@@ -8,11 +8,14 @@
 //! [`FirewallConfig`].
 //!
 //! # Per-container state
-//! A container is known by its id, the id of the cgroup v2 its links are attached to. Its
-//! state, and how the programs reach it:
-//! - configuration and event budget: `cgfw_containers[id]`;
+//! A container is known by its id, a random number chosen when its firewall is loaded: its
+//! state goes into the set then, while libcontainer is still building the container (every
+//! update of a map of maps waits for an RCU grace period, ~13 ms here: they overlap the
+//! build instead of following it), and [`Firewall::attach`] names the id to the container's
+//! cgroup. Its state, and how the programs reach it:
+//! - configuration and event budget: `cgfw_containers[id]`; its cgroup: `cgfw_cgroups`;
 //! - which container a cgroup program runs for: `cgfw_attached`, legacy cgroup storage
-//!   keyed by cgroup id. The kernel hands each program the storage of the cgroup it was
+//!   keyed by cgroup id, holding the container id. The kernel hands each program the storage of the cgroup it was
 //!   *attached* to, also when it runs for a task in a cgroup nested below (a cgroup the
 //!   container made, the one an `exec` joins), so nested cgroups are confined exactly like
 //!   the container's own (tested). The value is 0 until [`Firewall::attach`] has written it
@@ -411,8 +414,10 @@ pub struct Firewall {
     maps: ContainerMaps,
     /// The configuration, written to the set when the container is attached.
     config: Mutex<abi::Config>,
-    /// The container's id (its cgroup's id) once attached or opened from pins.
-    id: Option<u64>,
+    /// The container's id in the set (random, chosen at load; 0 only while failing to load).
+    id: u64,
+    /// The id of its cgroup, once attached.
+    cgroup: Option<u64>,
     links: Vec<(&'static str, OwnedFd)>,
     pin_dir: Option<PathBuf>,
     /// The network namespace joined (its cookie), once the boundary programs were asked for.
@@ -450,7 +455,7 @@ fn v4_mapped(ip: IpAddr) -> [u8; 16] {
 /// Names of the marker directories a container's pin directory holds (bpffs has no files):
 /// the set it uses, its id, the network namespace it joined.
 const MARK_SET: &str = "set-";
-const MARK_ID: &str = "cgroup-";
+const MARK_ID: &str = "id-";
 const MARK_NETNS: &str = "netns-";
 
 fn marker(dir: &Path, prefix: &str) -> Option<String> {
@@ -483,22 +488,51 @@ impl Firewall {
         let exec_unavailable = (!set.has_exec_capture()).then(|| {
             format!("the program set {} has no exec hooks: the kernel refused them or has no BTF", set.build_id())
         });
-        Ok(Firewall {
+        let config = config_raw(cfg);
+        let id = new_container_id(&set)?;
+        let mut fw = Firewall {
             maps: ContainerMaps::create()?,
             set,
-            config: Mutex::new(config_raw(cfg)),
-            id: None,
+            config: Mutex::new(config),
+            id,
+            cgroup: None,
             links: Vec::new(),
             pin_dir: None,
             netns: Mutex::new(None),
             exec_unavailable,
             guard_unavailable,
-        })
+        };
+        // The container's state goes into the set now, before its cgroup exists: each map of
+        // maps update waits for an RCU grace period, and the runtime loads while libcontainer
+        // builds the container, so these waits overlap the build. Nothing refers to the id
+        // until attach() names it to the cgroup's programs. Dropped unattached, it is removed.
+        let burst = config.events_burst as i64;
+        let container = abi::Container {
+            cfg: config,
+            rl: abi::RateLimit { tokens: burst, last_ns: sys::monotonic_ns(), suppressed: 0 },
+        };
+        fw.set.maps.containers.set(&id, &container, "add the container")?;
+        let (outers, inners) = (fw.set.maps.outers(), fw.maps.fds());
+        let inserted =
+            on_outer_maps(outers.into_iter().zip(inners).map(|(outer, inner)| move || outer.insert_inner(id, inner)));
+        if let Err(e) = inserted {
+            let _ = fw.forget();
+            fw.id = 0;
+            return Err(e);
+        }
+        fw.id = id;
+        Ok(fw)
     }
 
-    /// The container's id in the set (its cgroup's id), once attached.
-    pub fn id(&self) -> Option<u64> {
+    /// The container's id in the set: chosen at load, named to its cgroup's programs by
+    /// [`Firewall::attach`].
+    pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The id of the cgroup the firewall is attached to.
+    pub fn cgroup_id(&self) -> Option<u64> {
+        self.cgroup
     }
 
     /// The program set this firewall uses.
@@ -506,17 +540,12 @@ impl Firewall {
         &self.set
     }
 
-    fn need_id(&self) -> Result<u64, EbpfError> {
-        self.id.ok_or_else(|| EbpfError::Incomplete("the firewall is not attached to a container yet".into()))
-    }
-
     /// Attaches the set's cgroup programs to the cgroup v2 directory (all or nothing): the
-    /// container's configuration and maps go into the set under its id first, the links
-    /// after, and the programs learn which container they decide for last (until then they
-    /// refuse everything).
+    /// cgroup is recorded in the container's state, the links are made, and the programs learn
+    /// which container they decide for last (until then they refuse everything).
     pub fn attach(&mut self, cgroup_dir: &Path) -> Result<(), EbpfError> {
         use std::os::unix::fs::MetadataExt;
-        if self.id.is_some() {
+        if self.cgroup.is_some() {
             return Err(EbpfError::AlreadyAttached);
         }
         match sys::fs_magic(cgroup_dir) {
@@ -526,21 +555,15 @@ impl Firewall {
         }
         let cerr = |source| EbpfError::Cgroup { path: cgroup_dir.into(), source };
         let cg = File::open(cgroup_dir).map_err(cerr)?;
-        let id = cg.metadata().map_err(cerr)?.ino();
-        let mut cfg = *self.config.lock().unwrap_or_else(|e| e.into_inner());
-        cfg.cgroup_id = id;
-        cfg.cgroup_level = sys::cgroup_level(cgroup_dir).map_err(cerr)?;
-        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
-        let burst = cfg.events_burst as i64;
-        let container = abi::Container {
-            cfg,
-            rl: abi::RateLimit { tokens: burst, last_ns: sys::monotonic_ns(), suppressed: 0 },
-        };
-        self.set.maps.containers.set(&id, &container, "add the container")?;
-        self.id = Some(id);
-        let outers = self.set.maps.outers();
-        let inners = self.maps.fds();
-        on_outer_maps(outers.into_iter().zip(inners).map(|(outer, inner)| move || outer.insert_inner(id, inner)))?;
+        let cgroup_id = cg.metadata().map_err(cerr)?.ino();
+        let level = sys::cgroup_level(cgroup_dir).map_err(cerr)?;
+        self.change_config(|c| {
+            c.cgroup_id = cgroup_id;
+            c.cgroup_level = level;
+        })?;
+        self.cgroup = Some(cgroup_id);
+        // The exec hook finds a task's container by the cgroups above the task.
+        self.set.maps.cgroups.set(&cgroup_id, &self.id, "add the container's cgroup")?;
         let mut links = Vec::new();
         for (name, hook, prog) in self.set.programs() {
             let attach_type = match hook {
@@ -554,7 +577,7 @@ impl Firewall {
             links.push((name, link));
         }
         self.links = links;
-        self.set.maps.attached.set(&id, &id, "name the container to its programs")?;
+        self.set.maps.attached.set(&cgroup_id, &self.id, "name the container to its programs")?;
         Ok(())
     }
 
@@ -565,7 +588,7 @@ impl Firewall {
         let perr = |path: &Path, source: io::Error| EbpfError::Pin { path: path.into(), source };
         sys::ensure_bpffs(dir).map_err(|e| perr(dir, e))?;
         std::fs::create_dir_all(dir).map_err(|e| perr(dir, e))?;
-        let id = self.need_id()?;
+        let id = self.id;
         for mark in [format!("{MARK_SET}{}", self.set.build_id()), format!("{MARK_ID}{id}")] {
             let p = dir.join(mark);
             if !p.exists() {
@@ -609,8 +632,9 @@ impl Firewall {
             exec_unavailable: (!set.has_exec_capture()).then(|| "the program set has no exec hooks".to_string()),
             set,
             maps,
+            cgroup: (config.cgroup_id != 0).then_some(config.cgroup_id),
             config: Mutex::new(config),
-            id: Some(id),
+            id,
             links: Vec::new(),
             pin_dir: Some(dir.into()),
             netns: Mutex::new(netns),
@@ -659,8 +683,14 @@ impl Firewall {
     /// Takes the container out of the set: its network namespace membership, its maps, its
     /// configuration. The cgroup storage goes with the cgroup.
     fn forget(&self) -> Result<(), EbpfError> {
-        let Some(id) = self.id else { return Ok(()) };
+        let id = self.id;
+        if id == 0 {
+            return Ok(());
+        }
         self.leave_netns()?;
+        if let Some(cgroup) = self.cgroup {
+            self.set.maps.cgroups.remove(&cgroup, "remove the container's cgroup")?;
+        }
         on_outer_maps(self.set.maps.outers().into_iter().map(|outer| move || outer.remove(&id, "remove the container's map").map(drop)))?;
         self.set.maps.containers.remove(&id, "remove the container")?;
         Ok(())
@@ -748,7 +778,8 @@ impl Firewall {
     fn change_config(&self, change: impl FnOnce(&mut abi::Config)) -> Result<(), EbpfError> {
         let mut config = self.config.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut config);
-        if let Some(id) = self.id {
+        {
+            let id = self.id;
             let mut container = self.set.maps.containers.get(&id)?.unwrap_or_default();
             container.cfg = *config;
             self.set.maps.containers.set(&id, &container, "write config")?;
@@ -758,16 +789,13 @@ impl Firewall {
 
     /// The raw configuration as the programs see it (once attached).
     pub fn config(&self) -> Result<abi::Config, EbpfError> {
-        match self.id {
-            Some(id) => Ok(self.set.maps.containers.get(&id)?.map(|c| c.cfg).unwrap_or_default()),
-            None => Ok(*self.config.lock().unwrap_or_else(|e| e.into_inner())),
-        }
+        Ok(self.set.maps.containers.get(&self.id)?.map(|c| c.cfg).unwrap_or_default())
     }
 
     /// Who sent the DNS packet the proxy received from `src` (its peer address).
     pub fn dns_client_owner(&self, proto: Proto, src: SocketAddr) -> Option<Owner> {
         let key = abi::DnsClientKey {
-            container: self.id?,
+            container: self.id,
             addr: v4_mapped(src.ip()),
             port: src.port(),
             proto: match proto {
@@ -835,7 +863,7 @@ impl Firewall {
 
     /// Async stream of the container's events (needs a tokio runtime).
     pub fn events(&self) -> Result<EventStream, EbpfError> {
-        let id = self.need_id()?;
+        let id = self.id;
         let md = MapData::from_fd(self.maps.events.try_clone()?).map_err(|e| EbpfError::Events(io::Error::other(e)))?;
         let ring = RingBuf::try_from(Map::RingBuf(md)).map_err(|e| EbpfError::Events(io::Error::other(e)))?;
         EventStream::new(ring, self.set.maps.containers.try_clone()?, id)
@@ -843,7 +871,7 @@ impl Firewall {
 
     /// Events dropped by the kernel side (rate limit or full ring buffer).
     pub fn suppressed_events(&self) -> u64 {
-        self.id.map_or(0, |id| events::read_suppressed(self.set.maps.containers.fd(), id))
+        events::read_suppressed(self.set.maps.containers.fd(), self.id)
     }
 
     /// Memory the kernel accounts for the container's own maps and the set's shared ones.
@@ -865,7 +893,7 @@ impl Firewall {
         if let Some(cookie) = *joined {
             return Ok(cookie);
         }
-        let id = self.need_id()?;
+        let id = self.id;
         let cookie = sys::current_netns_cookie().map_err(|source| EbpfError::Map { map: "cgfw_netns", op: "netns cookie", source })?;
         let _lock = self.netns_lock()?;
         let mut members = self.set.maps.netns.get(&cookie)?.unwrap_or_default();
@@ -888,7 +916,7 @@ impl Firewall {
     /// Leaves the network namespace joined; the last member detaches the boundary programs.
     fn leave_netns(&self) -> Result<(), EbpfError> {
         let Some(cookie) = *self.netns.lock().unwrap_or_else(|e| e.into_inner()) else { return Ok(()) };
-        let id = self.need_id()?;
+        let id = self.id;
         let _lock = self.netns_lock()?;
         let Some(mut members) = self.set.maps.netns.get(&cookie)? else { return Ok(()) };
         let n = (members.n as usize).min(members.ids.len());
@@ -1004,8 +1032,28 @@ impl Drop for Firewall {
     /// A firewall that was never pinned lives only as long as its handle: its state leaves the
     /// set with it (its links close with their fds). A pinned one stays until unpinned.
     fn drop(&mut self) {
-        if self.pin_dir.is_none() && self.id.is_some() {
+        if self.pin_dir.is_none() {
             let _ = self.forget();
+        }
+    }
+}
+
+/// A random container id not in use in the set (never 0: the programs' "not set up").
+fn new_container_id(set: &ProgramSet) -> Result<u64, EbpfError> {
+    loop {
+        let mut bytes = [0u8; 8];
+        // SAFETY: getrandom writes at most len bytes into the buffer.
+        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        if n != bytes.len() as isize {
+            let source = io::Error::last_os_error();
+            if source.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(EbpfError::Map { map: "cgfw_containers", op: "choose a container id", source });
+        }
+        let id = u64::from_ne_bytes(bytes);
+        if id != 0 && set.maps.containers.get(&id)?.is_none() {
+            return Ok(id);
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct SetMaps {
     /// Legacy cgroup storage: cgroup id -> the container id its programs decide for.
     pub attached: MapHandle<u64, u64>,
     pub containers: MapHandle<u64, abi::Container>,
+    /// cgroup id -> container id, for the exec hook (which walks a task's cgroups).
+    pub cgroups: MapHandle<u64, u64>,
     pub netns: MapHandle<u64, abi::Netns>,
     pub allow_ip: OuterMap,
     pub allow_cidr: OuterMap,
@@ -87,9 +89,10 @@ pub struct SetMaps {
     pub exec_args: MapHandle<u32, abi::ExecRaw>,
 }
 
-const SET_MAP_NAMES: [&str; 12] = [
+const SET_MAP_NAMES: [&str; 13] = [
     "cgfw_attached",
     "cgfw_containers",
+    "cgfw_cgroups",
     "cgfw_netns",
     "cgfw_allow_ip",
     "cgfw_allow_cidr",
@@ -107,6 +110,7 @@ impl SetMaps {
         Ok(SetMaps {
             attached: MapHandle::from_pin(dir, "cgfw_attached")?,
             containers: MapHandle::from_pin(dir, "cgfw_containers")?,
+            cgroups: MapHandle::from_pin(dir, "cgfw_cgroups")?,
             netns: MapHandle::from_pin(dir, "cgfw_netns")?,
             allow_ip: MapHandle::from_pin(dir, "cgfw_allow_ip")?,
             allow_cidr: MapHandle::from_pin(dir, "cgfw_allow_cidr")?,
@@ -130,7 +134,7 @@ impl SetMaps {
         macro_rules! m {
             ($($f:ident),*) => { vec![$((self.$f.name(), self.$f.memlock()?)),*] };
         }
-        Ok(m!(attached, containers, netns, allow_ip, allow_cidr, block_cidr, local_addr, upstream, events, sock, dns_client, exec_args))
+        Ok(m!(attached, containers, cgroups, netns, allow_ip, allow_cidr, block_cidr, local_addr, upstream, events, sock, dns_client, exec_args))
     }
 }
 

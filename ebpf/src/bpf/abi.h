@@ -10,8 +10,8 @@
  * reached through a v4-mapped address on an AF_INET6 socket hit the same map entries.
  * IPv4 CIDRs are stored in the LPM tries with prefix 96 + len.
  *
- * A container is identified by the id of the cgroup v2 its programs are attached to (the
- * directory's inode number, what bpf_get_current_cgroup_id() returns for a task in it).
+ * A container is identified by a random 64-bit id userspace chooses when it loads the
+ * container's state; cgfw_attached (cgroup storage) and cgfw_cgroups map its cgroup to it.
  */
 #ifndef CGFW_ABI_H
 #define CGFW_ABI_H

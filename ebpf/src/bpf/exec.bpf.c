@@ -34,7 +34,7 @@ struct task_struct {
 } __attribute__((preserve_access_index));
 
 /* Whether current is in a firewalled container's cgroup or below it: its cgroup v2 ancestors
- * (level 1 = a child of the root, down to its own cgroup) are looked up in cgfw_containers.
+ * (level 1 = a child of the root, down to its own cgroup) are looked up in cgfw_cgroups.
  * One pair of these programs serves every container on the host, so this is the cost every
  * exec and fork on the host pays: at most CGFW_MAX_CGROUP_DEPTH helper calls and lookups,
  * fewer for shallow cgroups (the walk ends below the task's own level). */
@@ -44,7 +44,7 @@ static __always_inline int cgfw_current_firewalled(void)
 		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
 		if (!id)
 			return 0;
-		if (bpf_map_lookup_elem(&cgfw_containers, &id))
+		if (bpf_map_lookup_elem(&cgfw_cgroups, &id))
 			return 1;
 	}
 	return 0;

@@ -30,7 +30,8 @@
 
 /* ---- which container: per attachment and by id ---------------------------------------- */
 
-/* The id of the container a cgroup program was attached for. Legacy cgroup storage, keyed by
+/* The id of the container a cgroup program was attached for (chosen by userspace when it
+ * loads the container's state, before the container's cgroup exists). Legacy cgroup storage, keyed by
  * the cgroup's id only (__u64 key): one value per cgroup, shared by every program of the set
  * attached to it, and the value a program sees is that of the cgroup it was attached to — also
  * when it runs for a task in a cgroup nested below (a child cgroup the container made, the
@@ -49,6 +50,16 @@ struct {
 	__type(key, __u64);
 	__type(value, struct cgfw_container);
 } cgfw_containers CGFW_MAP;
+
+/* cgroup id -> the id of the container attached to it, for the exec hook, which finds a
+ * task's container by walking its cgroup ancestors. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CGFW_HOST_CONTAINERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgfw_cgroups CGFW_MAP;
 
 /* Network namespace cookie -> the firewalled containers in it (boundary programs). */
 struct {
