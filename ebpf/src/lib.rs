@@ -514,7 +514,7 @@ impl Firewall {
         fw.set.maps.containers.set(&id, &container, "add the container")?;
         let (outers, inners) = (fw.set.maps.outers(), fw.maps.fds());
         let inserted =
-            on_outer_maps(outers.into_iter().zip(inners).map(|(outer, inner)| move || outer.insert_inner(id, inner)));
+            in_parallel(outers.into_iter().zip(inners).map(|(outer, inner)| move || outer.insert_inner(id, inner)));
         if let Err(e) = inserted {
             let _ = fw.forget();
             fw.id = 0;
@@ -687,11 +687,14 @@ impl Firewall {
         if id == 0 {
             return Ok(());
         }
-        self.leave_netns()?;
         if let Some(cgroup) = self.cgroup {
             self.set.maps.cgroups.remove(&cgroup, "remove the container's cgroup")?;
         }
-        on_outer_maps(self.set.maps.outers().into_iter().map(|outer| move || outer.remove(&id, "remove the container's map").map(drop)))?;
+        let removals = self.set.maps.outers().into_iter().map(|outer| {
+            Box::new(move || outer.remove(&id, "remove the container's map").map(drop))
+                as Box<dyn FnOnce() -> Result<(), EbpfError> + Send + '_>
+        });
+        in_parallel(std::iter::once(Box::new(|| self.leave_netns()) as Box<dyn FnOnce() -> Result<(), EbpfError> + Send + '_>).chain(removals))?;
         self.set.maps.containers.remove(&id, "remove the container")?;
         Ok(())
     }
@@ -950,28 +953,35 @@ impl Firewall {
         let _lock = self.netns_lock()?;
         let dir = self.set.netns_dir(cookie);
         std::fs::create_dir_all(&dir).map_err(|source| EbpfError::Pin { path: dir.clone(), source })?;
-        for (name, attach_type, suffix) in
-            [("cgfw_tc_egress", sys::BPF_TCX_EGRESS, "egress"), ("cgfw_tc_ingress", sys::BPF_TCX_INGRESS, "ingress")]
-        {
+        // Each TCX attach waits for an RCU grace period (bpf_mprog): the two run side by side.
+        let attach_one = |(name, attach_type, suffix): (&'static str, u32, &str)| {
             let path = dir.join(format!("tc_{ifindex}_{suffix}"));
-            if live_tcx_link(&path) == Some(ifindex) {
-                continue;
+            let prog = self.set.program(name).ok_or(EbpfError::MissingProgram(name));
+            move || -> Result<(), EbpfError> {
+                if live_tcx_link(&path) == Some(ifindex) {
+                    return Ok(());
+                }
+                let _ = std::fs::remove_file(&path); // a link whose interface is gone
+                let link = sys::link_create(prog?.as_fd(), ifindex, attach_type).map_err(|source| {
+                    let why = if source.raw_os_error() == Some(libc::ERANGE) {
+                        "it carries as many TCX programs as the kernel takes per interface (63 on 6.18)"
+                    } else {
+                        "TCX needs kernel 6.6+"
+                    };
+                    EbpfError::AttachInterface { program: name, ifindex, why, source }
+                })?;
+                if let Err(source) = sys::obj_pin(link.as_fd(), &path) {
+                    let _ = sys::link_detach(link.as_fd());
+                    return Err(EbpfError::Pin { path, source });
+                }
+                Ok(())
             }
-            let _ = std::fs::remove_file(&path); // a link whose interface is gone
-            let prog = self.set.program(name).ok_or(EbpfError::MissingProgram(name))?;
-            let link = sys::link_create(prog.as_fd(), ifindex, attach_type).map_err(|source| {
-                let why = if source.raw_os_error() == Some(libc::ERANGE) {
-                    "it carries as many TCX programs as the kernel takes per interface (63 on 6.18)"
-                } else {
-                    "TCX needs kernel 6.6+"
-                };
-                EbpfError::AttachInterface { program: name, ifindex, why, source }
-            })?;
-            if let Err(source) = sys::obj_pin(link.as_fd(), &path) {
-                let _ = sys::link_detach(link.as_fd());
-                return Err(EbpfError::Pin { path, source });
-            }
-        }
+        };
+        in_parallel(
+            [("cgfw_tc_egress", sys::BPF_TCX_EGRESS, "egress"), ("cgfw_tc_ingress", sys::BPF_TCX_INGRESS, "ingress")]
+                .into_iter()
+                .map(attach_one),
+        )?;
         Ok(())
     }
 
@@ -1058,18 +1068,19 @@ fn new_container_id(set: &ProgramSet) -> Result<u64, EbpfError> {
     }
 }
 
-/// Runs one change per outer map, each on its own thread. Every update or delete of a map of
-/// maps waits for an RCU grace period in the kernel (synchronize_rcu in
-/// maybe_wait_bpf_programs: ~13 ms each here, measured with strace), so six in a row cost a
-/// create ~80 ms; at the same time their waits overlap.
-fn on_outer_maps<F>(changes: impl Iterator<Item = F>) -> Result<(), EbpfError>
+/// Runs the changes each on its own thread (spawned from the caller's, so in its network
+/// namespace). Every update or delete of a map of maps waits for an RCU grace period in the
+/// kernel (synchronize_rcu in maybe_wait_bpf_programs: ~13 ms each here, measured with
+/// strace), and so do TCX attaches and detaches: six in a row cost a create ~80 ms; at the
+/// same time their waits overlap.
+fn in_parallel<F>(changes: impl Iterator<Item = F>) -> Result<(), EbpfError>
 where
     F: FnOnce() -> Result<(), EbpfError> + Send,
 {
     std::thread::scope(|scope| {
         let running: Vec<_> = changes.map(|change| scope.spawn(change)).collect();
         running.into_iter().try_for_each(|t| {
-            t.join().unwrap_or_else(|_| Err(EbpfError::Incomplete("a map update thread panicked".into())))
+            t.join().unwrap_or_else(|_| Err(EbpfError::Incomplete("a BPF update thread panicked".into())))
         })
     })
 }

@@ -330,13 +330,15 @@ fn load_into(dir: &Path) -> Result<(), EbpfError> {
 }
 
 /// Detaches the links pinned in a set directory (tracepoints, boundary programs) and removes
-/// it. A missing directory is fine.
+/// it. A missing directory is fine. The links are detached side by side: a TCX detach waits for
+/// an RCU grace period.
 pub(crate) fn remove_set_dir(dir: &Path) -> io::Result<()> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    let mut links = Vec::new();
     for entry in rd.flatten() {
         let path = entry.path();
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -347,7 +349,7 @@ pub(crate) fn remove_set_dir(dir: &Path) -> io::Result<()> {
         let name = name.to_string_lossy();
         if name.starts_with("link_") || name.starts_with("tc_") {
             if let Ok(fd) = sys::obj_get(&path) {
-                let _ = sys::link_detach(fd.as_fd());
+                links.push(fd);
             }
         }
         match std::fs::remove_file(&path) {
@@ -355,6 +357,11 @@ pub(crate) fn remove_set_dir(dir: &Path) -> io::Result<()> {
             _ => {}
         }
     }
+    std::thread::scope(|scope| {
+        for link in &links {
+            scope.spawn(move || sys::link_detach(link.as_fd()));
+        }
+    });
     match std::fs::remove_dir(dir) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
