@@ -24,6 +24,9 @@ fn find_clang() -> Option<String> {
     })
 }
 
+/// The headers every unit may include.
+const HEADERS: [&str; 5] = ["abi.h", "maps.h", "container.h", "cgfw.h", "packet.h"];
+
 /// The compilation units, linked in this order (the license first).
 const UNITS: [&str; 8] = [
     "cgfw.bpf.c",
@@ -47,21 +50,7 @@ fn main() {
     let src = PathBuf::from("src/bpf");
     println!("cargo:rerun-if-env-changed=CGFW_CLANG");
     println!("cargo:rerun-if-env-changed=CGFW_BPFTOOL");
-    for f in [
-        "abi.h",
-        "maps.h",
-        "container.h",
-        "cgfw.h",
-        "packet.h",
-        "cgfw.bpf.c",
-        "sock_addr.bpf.c",
-        "skb.bpf.c",
-        "exec.bpf.c",
-        "lsm.bpf.c",
-        "sock_create.bpf.c",
-        "sockopt.bpf.c",
-        "tc.bpf.c",
-    ] {
+    for f in HEADERS.iter().chain(UNITS.iter()) {
         println!("cargo:rerun-if-changed={}", src.join(f).display());
     }
     let clang = find_clang().unwrap_or_else(|| {

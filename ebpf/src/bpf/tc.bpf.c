@@ -327,21 +327,29 @@ static long cgfw_egress_member(__u64 i, void *data)
 	return 0;
 }
 
+/* Starts a boundary decision: the namespace's members and the parsed packet. 0: nothing to
+ * decide (no firewalled container in the namespace, or not IP: ARP and other link protocols). */
+static __always_inline int cgfw_boundary_start(struct __sk_buff *skb, struct cgfw_boundary *b)
+{
+	__u64 cookie = cgfw_device_netns_cookie(skb);
+
+	b->ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);
+	if (!b->ns)
+		return 0;
+	b->skb = skb;
+	b->parsed = cgfw_parse(skb, &b->p);
+	return b->parsed != 0;
+}
+
 SEC("classifier")
 int cgfw_tc_egress(struct __sk_buff *skb)
 {
 	struct cgfw_boundary b = {};
-	__u64 cookie = cgfw_device_netns_cookie(skb);
-	__u64 sock_cgroup;
 	struct cgfw_pkt *p = &b.p;
+	__u64 sock_cgroup;
 
-	b.ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);
-	if (!b.ns)
+	if (!cgfw_boundary_start(skb, &b))
 		return CGFW_TCX_NEXT;
-	b.skb = skb;
-	b.parsed = cgfw_parse(skb, p);
-	if (b.parsed == 0)
-		return CGFW_TCX_NEXT; /* ARP and other link protocols */
 	/* Membership reports, whoever's socket sent them (the namespace's MLD socket belongs to
 	 * the cgroup of whoever created the namespace): the groups must be allowed. */
 	b.report = p->l4_found && ((p->family == AF_INET && p->proto == CGFW_IPPROTO_IGMP) ||
@@ -432,15 +440,9 @@ SEC("classifier")
 int cgfw_tc_ingress(struct __sk_buff *skb)
 {
 	struct cgfw_boundary b = {};
-	__u64 cookie = cgfw_device_netns_cookie(skb);
 	struct cgfw_pkt *p = &b.p;
 
-	b.ns = bpf_map_lookup_elem(&cgfw_netns, &cookie);
-	if (!b.ns)
-		return CGFW_TCX_NEXT;
-	b.skb = skb;
-	b.parsed = cgfw_parse(skb, p);
-	if (b.parsed == 0)
+	if (!cgfw_boundary_start(skb, &b))
 		return CGFW_TCX_NEXT;
 	if (b.parsed > 0) {
 		if (cgfw_is_link_icmp6(p))
