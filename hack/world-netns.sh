@@ -5,8 +5,8 @@
 #   world-netns.sh down NAME      tear it down; idempotent, also when half set up
 #   world-netns.sh add-client NAME N       another client netns NAME-cN (N 2..9), its own veth
 #                                          wN/c0 to the world: 198.18.1N.100/24 fd00:cf:1N::100/64
-#                                          (for more than 63 firewalled containers: each netns
-#                                          carries at most 63 boundary filters, a TCX limit)
+#                                          (for more than 64 firewalled containers: a netns
+#                                          takes at most 64 members of its boundary filter)
 #   world-netns.sh exec NAME CMD...        run CMD in the client netns NAME-c
 #   world-netns.sh world-exec NAME CMD...  run CMD in the world netns NAME
 #   world-netns.sh env NAME       print shell variables describing the topology

@@ -31,8 +31,8 @@ teardown() {
 
 @test "load: N firewalled containers at once, each resolving and connecting in a bounded loop: every verdict right, events counted, sidecar RSS" {
 	local n=${CGFW_LOAD_N:-200} iter=${CGFW_LOAD_ITER:-3} k id deadline=$((SECONDS + 900))
-	# At most 63 firewalled containers share one network namespace (each attaches a TCX pair to
-	# its interfaces; the kernel takes 63 programs per hook here): 50 per client netns of the world.
+	# At most 64 firewalled containers share one network namespace (the members its boundary
+	# filter decides for, CGFW_NETNS_MEMBERS): 50 per client netns of the world.
 	local per_ns=50 groups g
 	groups=$(((n + per_ns - 1) / per_ns))
 	for ((g = 0; g < groups; g++)); do
