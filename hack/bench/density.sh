@@ -17,7 +17,7 @@
 #      through cgfw-runc, one after the other, timing create+start of each ($EPOCHREALTIME).
 #      Both kinds join the test world's client network namespaces (hack/world-netns.sh; 50
 #      containers per client netns, `add-client` for more: a netns takes at most 64 firewalled
-#      containers, a TCX limit), so the only difference is the annotation: firewalled bundles
+#      containers, the members of its boundary filter), so the only difference is the annotation: firewalled bundles
 #      carry `cgfw.io/allow: allowed.test` (sidecar, BPF programs, DNS proxy with the world's
 #      dnsmasq as upstream), plain ones none.
 #   2. with all N running: the host's process-spawn rate: 5 samples of C fork+exec of
