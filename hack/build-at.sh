@@ -8,7 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rev=${1:?usage: hack/build-at.sh REV}
-sha=$(git rev-parse --verify "$rev^{commit}")
+if ! sha=$(git rev-parse --verify --quiet "$rev^{commit}"); then
+	# A shallow clone may lack it: ask the origin for that commit once.
+	git fetch --quiet origin "$rev" >&2 2>/dev/null || true
+	sha=$(git rev-parse --verify --quiet "$rev^{commit}") || {
+		echo "build-at: revision $rev is not in this clone (shallow?) and could not be fetched" >&2
+		exit 3
+	}
+fi
 tree=$PWD/target/at-${sha:0:12}
 bin=$tree/target/release/cgfw-runc
 if [ ! -x "$bin" ]; then

@@ -47,8 +47,13 @@ else
 	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats integration/bats/hardening_netns.bats
 	# Upgrades: a container of the last build before program sets (its own programs and maps
 	# in its pins), deleted by this one. That build is made once (~5 min, cached in target/).
-	if old=$(hack/build-at.sh 20661b0); then
+	old_rc=0
+	old=$(hack/build-at.sh 20661b0) || old_rc=$?
+	if ((old_rc == 0)); then
 		suite "upgrade" env CGFW_OLD_RUNTIME="$old" bats integration/bats/upgrade.bats
+	elif ((old_rc == 3)); then
+		# Not a failure of this build: the clone has no history to build the older one from.
+		echo "=== upgrade: NOT RUN: the older revision is not in this clone (a full clone runs it)"
 	else
 		echo "=== upgrade: FAILED (building the older build)"
 		failed+=(upgrade)
