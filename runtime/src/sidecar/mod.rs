@@ -385,6 +385,7 @@ impl Firewalled {
         let mut flush_now = signal(SignalKind::user_defined1())?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut ticks: u32 = 0;
+        let mut next_housekeeping = std::time::Instant::now();
         guard_socket.set_nonblocking(true)?;
         let guard_socket = tokio::net::UnixListener::from_std(guard_socket)?;
         let (guard_tx, mut guard_events) = tokio::sync::mpsc::channel::<GuardEvent>(GUARD_EVENT_QUEUE);
@@ -418,10 +419,19 @@ impl Firewalled {
                     let mut rec = recorder.borrow_mut();
                     rec.add_suppressed(events.suppressed());
                     rec.note_suppressed();
-                    let _ = rec.flush_report();
-                    // Bursts of queries leave freed buffers behind: hand them back.
-                    // SAFETY: malloc_trim only releases free heap pages.
-                    unsafe { libc::malloc_trim(0) };
+                    rec.flush_log();
+                    // Rewriting the report and trimming the heap stall the proxy while they run
+                    // (milliseconds with thousands of names): at most 1 % of the time, so a big
+                    // report is written less often than every second. `cgfw-runc report` asks
+                    // for a fresh one (SIGUSR1 below) and the last is written at exit.
+                    if std::time::Instant::now() >= next_housekeeping {
+                        let started = std::time::Instant::now();
+                        let _ = rec.flush_report();
+                        // Bursts of queries leave freed buffers behind: hand them back.
+                        // SAFETY: malloc_trim only releases free heap pages.
+                        unsafe { libc::malloc_trim(0) };
+                        next_housekeeping = started + (started.elapsed() * 100).max(Duration::from_secs(1));
+                    }
                     ticks = ticks.saturating_add(1);
                     if ticks == 3 {
                         // The loop's own start-up (runtime, tasks, first report) is behind us.

@@ -679,10 +679,15 @@ impl Recorder {
     }
 
     /// Writes the report if anything changed since the last write (atomic rename).
-    pub fn flush_report(&mut self) -> Result<()> {
+    /// Writes out buffered event-log lines.
+    pub fn flush_log(&mut self) {
         if let Some(log) = self.log.as_mut() {
             let _ = log.flush();
         }
+    }
+
+    pub fn flush_report(&mut self) -> Result<()> {
+        self.flush_log();
         if !self.dirty {
             return Ok(());
         }
