@@ -168,12 +168,26 @@ impl PendingSidecar {
 }
 
 impl Drop for PendingSidecar {
+    /// The build failed: closing the go pipe tells the sidecar there is nothing to guard, and
+    /// it exits by itself after taking the container's state out of the program set (its
+    /// firewall's drop); SIGKILL only if it has not within a second (a killed sidecar would
+    /// leave that state behind).
     fn drop(&mut self) {
-        if self.pid > 0 {
-            let pid = nix::unistd::Pid::from_raw(self.pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        if self.pid <= 0 {
+            return;
         }
+        let pid = nix::unistd::Pid::from_raw(self.pid);
+        self.go = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while std::time::Instant::now() < deadline {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(2)),
+                _ => return, // exited (reaped), or not our child any more
+            }
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        let _ = waitpid(pid, None);
     }
 }
 
