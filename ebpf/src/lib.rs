@@ -412,8 +412,9 @@ pub struct MapMemory {
 pub struct Firewall {
     set: ProgramSet,
     maps: ContainerMaps,
-    /// The configuration, written to the set when the container is attached.
-    config: Mutex<abi::Config>,
+    /// Serialises changes to the container's configuration (a read-modify-write of its entry in
+    /// the set, which is the only copy).
+    config_lock: Mutex<()>,
     /// The container's id in the set (random, chosen at load; 0 only while failing to load).
     id: u64,
     /// The id of its cgroup, once attached.
@@ -493,7 +494,7 @@ impl Firewall {
         let mut fw = Firewall {
             maps: ContainerMaps::create()?,
             set,
-            config: Mutex::new(config),
+            config_lock: Mutex::new(()),
             id,
             cgroup: None,
             links: Vec::new(),
@@ -633,7 +634,7 @@ impl Firewall {
             set,
             maps,
             cgroup: (config.cgroup_id != 0).then_some(config.cgroup_id),
-            config: Mutex::new(config),
+            config_lock: Mutex::new(()),
             id,
             links: Vec::new(),
             pin_dir: Some(dir.into()),
@@ -777,20 +778,15 @@ impl Firewall {
         })
     }
 
-    /// Changes the configuration, in the set too once attached (its event budget is kept).
+    /// Changes the container's configuration in the set (its event budget is kept).
     fn change_config(&self, change: impl FnOnce(&mut abi::Config)) -> Result<(), EbpfError> {
-        let mut config = self.config.lock().unwrap_or_else(|e| e.into_inner());
-        change(&mut config);
-        {
-            let id = self.id;
-            let mut container = self.set.maps.containers.get(&id)?.unwrap_or_default();
-            container.cfg = *config;
-            self.set.maps.containers.set(&id, &container, "write config")?;
-        }
-        Ok(())
+        let _serialised = self.config_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut container = self.set.maps.containers.get(&self.id)?.unwrap_or_default();
+        change(&mut container.cfg);
+        self.set.maps.containers.set(&self.id, &container, "write config")
     }
 
-    /// The raw configuration as the programs see it (once attached).
+    /// The raw configuration as the programs see it.
     pub fn config(&self) -> Result<abi::Config, EbpfError> {
         Ok(self.set.maps.containers.get(&self.id)?.map(|c| c.cfg).unwrap_or_default())
     }
