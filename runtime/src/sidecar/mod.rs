@@ -1,6 +1,7 @@
-//! The per-container firewall sidecar: a detached re-exec of `cgfw-runc` that loads and
-//! attaches the BPF programs to the container's cgroup, pins them (so they outlive it: fail
-//! closed), serves the DNS proxy inside the container's network namespace, and writes the
+//! The per-container firewall sidecar: a detached re-exec of `cgfw-runc` that opens the host's
+//! BPF program set (loading it if it is the build's first), puts the container's state in it,
+//! attaches the set's programs to the container's cgroup, pins the links (so they outlive it:
+//! fail closed), serves the DNS proxy inside the container's network namespace, and writes the
 //! event log and audit report. `create` spawns it and waits for "ready" on a pipe.
 
 mod boundary;
@@ -84,10 +85,10 @@ pub fn pin_dir(id: &str) -> PathBuf {
     Path::new(PIN_ROOT).join(id)
 }
 
-/// A sidecar started before the container is built: it parses BTF and loads and verifies its
-/// programs (most of a firewalled `create`'s cost) while libcontainer builds the container,
-/// then waits on the go pipe for [`PendingSidecar::start`]. Dropped unstarted (the build
-/// failed), it is killed; if the runtime is killed meanwhile, so is it (parent-death signal,
+/// A sidecar started before the container is built: it opens the program set and puts the
+/// container's state in it (map-of-maps updates that wait for RCU grace periods) while
+/// libcontainer builds the container, then waits on the go pipe for [`PendingSidecar::start`].
+/// Dropped unstarted (the build failed), it is told so and exits, taking its state with it; if the runtime is killed meanwhile, so is it (parent-death signal,
 /// cleared once it has the container's place).
 pub struct PendingSidecar {
     pid: i32,
@@ -258,8 +259,8 @@ pub fn run(global: &GlobalOpts, id: &str) -> Result<i32> {
     };
     let _ = writeln!(ready, "ok");
     drop(ready);
-    // Loading parsed the BPF object and the kernel's BTF (tens of MiB, now freed): give that
-    // memory back, so the long-running sidecar stays small.
+    // The build's first sidecar parsed the BPF object and the kernel's BTF to load the program
+    // set (tens of MiB, now freed): give that memory back, so the long-running sidecar stays small.
     // SAFETY: malloc_trim only releases free heap pages.
     unsafe { libc::malloc_trim(0) };
     memory::release_startup_code();
