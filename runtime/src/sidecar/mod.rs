@@ -88,8 +88,9 @@ pub fn pin_dir(id: &str) -> PathBuf {
 /// A sidecar started before the container is built: it opens the program set and puts the
 /// container's state in it (map-of-maps updates that wait for RCU grace periods) while
 /// libcontainer builds the container, then waits on the go pipe for [`PendingSidecar::start`].
-/// Dropped unstarted (the build failed), it is told so and exits, taking its state with it; if the runtime is killed meanwhile, so is it (parent-death signal,
-/// cleared once it has the container's place).
+/// Dropped unstarted (the build failed), it is told so and exits, taking its state with it;
+/// if the runtime is killed meanwhile, so is it (parent-death signal, cleared once it has the
+/// container's place).
 pub struct PendingSidecar {
     pid: i32,
     go: Option<File>,
