@@ -14,6 +14,10 @@ APT_PACKAGES=(
   bpftool dnsperf iperf3 hyperfine util-linux
   # static test programs (musl and glibc resolvers) built by integration/tools/build.sh
   musl-tools
+  # the real-client tests' Debian rootfs (hack/mkrootfs-debian.sh) and its Go client
+  mmdebstrap golang-go
+  # a real Prometheus text-format parser for the metrics tests
+  python3-prometheus-client
 )
 
 missing=()

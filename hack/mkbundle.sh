@@ -15,6 +15,10 @@
 #   --rw                  writable rootfs (default read-only, as `runc spec`)
 #   --env K=V             add an environment variable (repeatable)
 #   --hostname NAME       hostname (default: runc, as `runc spec`)
+#   --rootfs-dir DIR      use DIR (e.g. hack/mkrootfs-debian.sh's Debian rootfs) as the root,
+#                         read-only and shared, instead of a busybox copy: root.path is DIR,
+#                         /etc/resolv.conf is a bind mount of DIR-bundle/resolv.conf, and /tmp,
+#                         /root and /var/tmp are tmpfs (HOME for git, python, curl)
 #
 # The rootfs template is built once per busybox/glibc version in a cache dir
 # (${CGFW_ROOTFS_CACHE:-${TMPDIR:-/tmp}/cgfw-rootfs-cache}) and copied with cp -a.
@@ -27,7 +31,7 @@ json_array() {
 	echo "$out]"
 }
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
@@ -42,6 +46,7 @@ ANNOTATIONS=()
 NAMESERVERS=()
 RESOLV_FILE=""
 ENVS=()
+ROOTFS_DIR=""
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -65,6 +70,9 @@ while [ $# -gt 0 ]; do
 	--rw) READONLY=false; shift ;;
 	--env) ENVS+=("$2"); shift 2 ;;
 	--hostname) HOSTNAME_=$2; shift 2 ;;
+	--rootfs-dir)
+		[ -d "$2/etc" ] || { echo "mkbundle: --rootfs-dir $2 is not a root filesystem (no etc/)" >&2; exit 2; }
+		ROOTFS_DIR=$(cd "$2" && pwd); READONLY=true; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "mkbundle: unknown option '$1'" >&2; usage ;;
 	esac
@@ -140,20 +148,27 @@ build_template() {
 	fi
 }
 
-[ -x "$TEMPLATE/rootfs/bin/busybox" ] || build_template
-
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 if [ -e "$DIR/rootfs" ]; then
 	echo "mkbundle: $DIR/rootfs already exists" >&2; exit 1
 fi
-cp -a "$TEMPLATE/rootfs" "$DIR/rootfs"
-
+if [ -n "$ROOTFS_DIR" ]; then
+	# Shared read-only root: the container's resolv.conf is the bundle's, bind-mounted.
+	RESOLV=$DIR/resolv.conf
+	ROOT_PATH=$ROOTFS_DIR
+else
+	[ -x "$TEMPLATE/rootfs/bin/busybox" ] || build_template
+	cp -a "$TEMPLATE/rootfs" "$DIR/rootfs"
+	RESOLV=$DIR/rootfs/etc/resolv.conf
+	ROOT_PATH=rootfs
+fi
+: >"$RESOLV"
 if [ -n "$RESOLV_FILE" ]; then
-	cat "$RESOLV_FILE" >"$DIR/rootfs/etc/resolv.conf"
+	cat "$RESOLV_FILE" >"$RESOLV"
 fi
 if [ ${#NAMESERVERS[@]} -gt 0 ]; then
-	printf 'nameserver %s\n' "${NAMESERVERS[@]}" >"$DIR/rootfs/etc/resolv.conf"
+	printf 'nameserver %s\n' "${NAMESERVERS[@]}" >"$RESOLV"
 fi
 
 ANN_JSON=$(json_array "${ANNOTATIONS[@]}" | jq -c '[.[] | capture("^(?<k>[^=]+)=(?<v>.*)$"; "s") | {(.k): .v}] | add // {}')
@@ -168,6 +183,9 @@ jq -n \
 	--argjson env "$ENV_JSON" \
 	--argjson ann "$ANN_JSON" \
 	--arg hostname "$HOSTNAME_" \
+	--arg rootpath "$ROOT_PATH" \
+	--arg shared "$ROOTFS_DIR" \
+	--arg resolv "$RESOLV" \
 	--arg netns "$NETNS" '
 {
   ociVersion: "1.0.2-dev",
@@ -182,7 +200,7 @@ jq -n \
     rlimits: [{type: "RLIMIT_NOFILE", hard: 1024, soft: 1024}],
     noNewPrivileges: true
   },
-  root: {path: "rootfs", readonly: $readonly},
+  root: {path: $rootpath, readonly: $readonly},
   hostname: $hostname,
   mounts: [
     {destination: "/proc", type: "proc", source: "proc"},
@@ -207,4 +225,9 @@ jq -n \
   }
 }
 | if ($ann | length) > 0 then .annotations = $ann else . end
+| if $shared == "" then . else .mounts += [
+    {destination: "/etc/resolv.conf", type: "bind", source: $resolv, options: ["rbind", "ro"]},
+    {destination: "/root", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=700", "size=65536k"]},
+    {destination: "/var/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", "size=65536k"]}
+  ] end
 ' >"$DIR/config.json"
