@@ -152,7 +152,11 @@ pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    pub container_id: String,
+    #[arg(required_unless_present = "pod", conflicts_with = "pod")]
+    pub container_id: Option<String>,
+    /// Every report (running or deleted containers) of this Kubernetes pod, NAMESPACE/NAME
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub pod: Option<String>,
     /// json or table
     #[arg(long, default_value = "json", value_parser = ["json", "table"])]
     pub format: String,

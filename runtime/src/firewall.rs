@@ -99,13 +99,22 @@ pub fn start_sidecar_early(
     spec: &Spec,
     policy: &Policy,
     packet_guard: PacketGuard,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
 ) -> Result<PendingSidecar> {
+    let resolv_conf = sidecar::resolv_conf_of(spec, bundle);
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let (workload, dropped) = sidecar::workload::from_bundle(&annotations, bundle, id);
+    for warning in &dropped {
+        crate::logging::warn(&format!("container {id}: {warning}"));
+    }
+    warnings.extend(dropped);
     sidecar::spawn(
         global,
         &SidecarConfig {
             id: id.to_string(),
-            upstreams: sidecar::upstreams_for(policy, spec, bundle),
+            upstreams: sidecar::upstreams_for(policy, resolv_conf.as_deref()),
+            search: resolv_conf.as_deref().map(sidecar::search::SearchList::parse).unwrap_or_default(),
+            workload,
             policy: policy.clone(),
             log_dir: global.cgfw_log_dir.clone(),
             pin_dir: sidecar::pin_dir(id),
