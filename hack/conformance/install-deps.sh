@@ -11,7 +11,7 @@ APT_PACKAGES=(
 	golang-github-cyphar-filepath-securejoin-dev golang-github-seccomp-libseccomp-golang-dev
 	golang-github-cilium-ebpf-dev golang-dbus-dev golang-github-coreos-go-systemd-dev
 	golang-github-moby-sys-dev golang-github-docker-go-units-dev libseccomp-dev
-	bats jq gawk gcc libc6-dev iproute2 util-linux busybox-static binutils runc
+	bats jq gawk bsdutils gcc libc6-dev iproute2 util-linux busybox-static binutils runc
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

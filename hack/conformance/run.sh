@@ -16,7 +16,7 @@
 #
 # Exit status: 0 when every failing test is on the expected list; 1 otherwise. Tests on the list
 # that pass are reported (take them off the list). Each file runs with BATS_TEST_TIMEOUT (default
-# 300 s) under a per-file timeout; after each file, cgroups and mounts the suite left behind are
+# 300 s) under a per-file timeout, in a pseudo-terminal (script(1)); after each file, cgroups and mounts the suite left behind are
 # removed (and reported). curl/wget are shadowed: nothing in these tests may download.
 # The closing line is "conformance: N passed, N failed, N skipped".
 set -uo pipefail
@@ -173,7 +173,10 @@ for f in "${files[@]}"; do
 	snap=$OUT/tap/${f%.bats}.cgroups-before
 	cgroup_candidates >"$snap"
 	t0=$SECONDS
-	(cd "$INTEG" && timeout -k 30 "$FILE_TIMEOUT" bats --tap "${filter_args[@]}" "$f") >"$OUT/tap/$f.tap" 2>&1
+	# Under a pseudo-terminal (script(1)): tests that run a container with a terminal in the
+	# foreground need a controlling tty, as in runc's own CI.
+	cmd=$(printf '%q ' bats --tap "${filter_args[@]}" "$f")
+	(cd "$INTEG" && timeout -k 30 "$FILE_TIMEOUT" script -qefc "$cmd >$(printf %q "$OUT/tap/$f.tap") 2>&1" /dev/null) </dev/null >/dev/null 2>&1
 	rc=$?
 	echo "$f $((SECONDS - t0)) $rc" >>"$OUT/times"
 	((rc == 124 || rc == 137)) && echo "# $f: TIMED OUT after $FILE_TIMEOUT s" | tee -a "$OUT/cleanup.log"
