@@ -15,8 +15,8 @@
 #   --tests DIR      the prepared runc tree's cache (default as get-runc-tests.sh)
 #
 # Exit status: 0 when every failing test is on the expected list; 1 otherwise. Tests on the list
-# that pass are reported (take them off the list). Each file runs with BATS_TEST_TIMEOUT (default
-# 300 s) under a per-file timeout, in a pseudo-terminal (script(1)); after each file, cgroups and mounts the suite left behind are
+# that pass are reported (take them off the list). Each test runs under BATS_TEST_TIMEOUT (default
+# 120 s), each file under a timeout, in a pseudo-terminal (script(1)); after each file, cgroups and mounts the suite left behind are
 # removed (and reported). curl/wget are shadowed: nothing in these tests may download.
 # The closing line is "conformance: N passed, N failed, N skipped".
 set -uo pipefail
@@ -55,6 +55,7 @@ rm -rf "$OUT/tap" "$OUT/tmp"
 mkdir -p "$OUT/tap" "$OUT/tmp"
 : >"$OUT/results.tsv"
 : >"$OUT/cleanup.log"
+: >"$OUT/times"
 
 if [ -n "$FILES" ]; then
 	read -ra files <<<"$FILES"
@@ -154,7 +155,7 @@ fi
 export RUNC=$RUNTIME
 export PATH=$HERE/no-download:$PATH
 export TMPDIR=$OUT/tmp
-export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 FILE_TIMEOUT=${CONFORMANCE_FILE_TIMEOUT:-1800}
 filter_args=()
 [ -n "$FILTER" ] && filter_args=(--filter "$FILTER")
