@@ -16,7 +16,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${1:-${CGFW_RUNC_TESTS:-/var/cache/cgfw-test/runc-1.1.5}}
 UPSTREAM=1.1.5
-STAMP_VERSION=3 # bump when what this script produces changes
+STAMP_VERSION=4 # bump when what this script produces changes
 
 log() { echo "get-runc-tests: $*" >&2; }
 

@@ -4,7 +4,8 @@
 # offline from this machine's packages:
 #   - busybox: Debian's busybox-static (glibc-linked: hack/mkbundle.sh's rootfs, which copies the
 #     loader, libc, libnss_dns/files and libresolv), with the /etc/passwd and /etc/group entries
-#     of the busybox image (root, daemon, bin, sys, …, nobody/nogroup 65534);
+#     of the busybox image (root, daemon, bin, sys, …, nobody/nogroup 65534) and, as in it, no
+#     /proc or /sys directory;
 #   - debian (stand-in): the same rootfs plus the host's static ldconfig and /etc/ld.so.conf,
 #     which is all the one test using it (hooks.bats: `ldconfig -p`) needs from Debian.
 set -euo pipefail
@@ -57,6 +58,9 @@ cat >"$r/etc/group" <<-'G'
 	nogroup:x:65534:
 G
 : >"$r/etc/hostname"
+# Like the busybox image, no /proc and /sys directories: the runtime makes the mount points
+# (mask.bats replaces them with symlinks and expects the runtime to refuse those).
+rmdir "$r/proc" "$r/sys"
 mkdir -p "$(dirname "$BB_OUT")"
 tar --numeric-owner -C "$r" -cJf "$BB_OUT.tmp" . && mv "$BB_OUT.tmp" "$BB_OUT"
 echo "mkimages: $BB_OUT" >&2

@@ -153,7 +153,8 @@ if [ "$EXPECTED" != none ]; then
 fi
 
 export RUNC=$RUNTIME
-export PATH=$HERE/no-download:$PATH
+export PATH=$HERE/no-download:$PATH # curl, wget, git: refuse (spec.bats clones from the internet)
+export GOPROXY=off GOFLAGS=-mod=mod GONOSUMDB='*' GOTOOLCHAIN=local
 export TMPDIR=$OUT/tmp
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 FILE_TIMEOUT=${CONFORMANCE_FILE_TIMEOUT:-900}
