@@ -115,22 +115,35 @@ cleanup_after() { # $1 = file name, $2 = cgroup snapshot before it
 	((n == 0)) || echo "# cleanup after $f: $n leftover(s), see $OUT/cleanup.log"
 }
 
-# A runtime stuck in a frozen cgroup (e.g. started into a pre-frozen one) would hang the suite:
-# thaw cgroups where the runtime under test has been frozen for more than 30 s, and say so.
+# A runtime stuck in a frozen cgroup (e.g. started into a pre-frozen one) would hang the suite
+# until someone thaws it: thaw the tests' freezer cgroups that stay frozen for more than 60 s
+# (the tests' own pauses last seconds), and say so in the cleanup log.
 watchdog() {
-	local pid cg fz key
+	local fz key pid
 	declare -A since=()
 	while sleep 5; do
-		for pid in $(pgrep -xf "$RUNTIME.*" 2>/dev/null; pidof "$(basename "$RUNTIME")" 2>/dev/null); do
-			cg=$(sed -n 's/^[0-9]*:freezer:\(.*\)/\1/p' "/proc/$pid/cgroup" 2>/dev/null)
-			[ -n "$cg" ] || continue
-			fz=/sys/fs/cgroup/freezer$cg/freezer.state
-			[ "$(cat "$fz" 2>/dev/null)" = FROZEN ] || continue
-			key="$pid:$cg"
+		# A recvtty that a failed test never killed (update.bats starts one of its own) keeps
+		# bats' output open and the file never ends: none lives longer than a test may.
+		for pid in $(pgrep -x recvtty 2>/dev/null); do
+			[ "$(readlink -f "/proc/$pid/exe")" = "$RECVTTY_BIN" ] || continue
+			if (($(ps -o etimes= -p "$pid" 2>/dev/null || echo 0) > BATS_TEST_TIMEOUT + 30)); then
+				kill -9 "$pid" 2>/dev/null &&
+					echo "watchdog: killed recvtty $pid, left running by a test for > $((BATS_TEST_TIMEOUT + 30)) s" >>"$OUT/cleanup.log"
+			fi
+		done
+		for fz in /sys/fs/cgroup/freezer/*/freezer.state /sys/fs/cgroup/freezer/runc-cgroups-integration-test/*/freezer.state \
+			/sys/fs/cgroup/freezer/runc-cgroups-integration-test/*/*/freezer.state; do
+			[ -f "$fz" ] || continue
+			key=${fz%/freezer.state}
+			[[ $(basename "$key") =~ $NAME_RE || $key == */runc-cgroups-integration-test/* ]] || continue
+			if [ "$(cat "$fz" 2>/dev/null)" != FROZEN ]; then
+				unset "since[$key]"
+				continue
+			fi
 			[ -n "${since[$key]:-}" ] || since[$key]=$SECONDS
-			if ((SECONDS - since[$key] > 30)); then
+			if ((SECONDS - since[$key] > 60)); then
 				echo THAWED >"$fz" 2>/dev/null
-				echo "watchdog: thawed freezer $cg: runtime pid $pid was frozen in it for > 30 s" >>"$OUT/cleanup.log"
+				echo "watchdog: thawed $key: frozen for > 60 s (pids: $(tr '\n' ' ' <"$key/cgroup.procs"))" >>"$OUT/cleanup.log"
 				unset "since[$key]"
 			fi
 		done
@@ -163,6 +176,7 @@ filter_args=()
 
 echo "# conformance: $(basename "$(dirname "$(dirname "$INTEG")")") integration tests against $RUNTIME"
 echo "# ($("$RUNTIME" --version 2>&1 | head -1)); results in $OUT"
+RECVTTY_BIN=$(readlink -f "$INTEG/../../contrib/cmd/recvtty/recvtty")
 watchdog &
 WATCHDOG=$!
 trap 'kill $WATCHDOG 2>/dev/null' EXIT
