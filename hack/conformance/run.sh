@@ -31,7 +31,7 @@ FILES=""
 EXPECTED=$ROOT_DIR/integration/conformance/expected-failures.txt
 OUT=""
 TESTS_CACHE=${CGFW_RUNC_TESTS:-/var/cache/cgfw-test/runc-1.1.5}
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runtime) RUNTIME=$2; shift 2 ;;
