@@ -92,17 +92,21 @@ struct Counter {
 
 fn dns_allowed(r: &ReportFigures) -> u64 {
     let t = &r.totals;
-    t.dns_queries.saturating_sub(t.dns_blocked).saturating_sub(t.dns_would_block)
+    t.dns_queries
+        .saturating_sub(t.dns_blocked)
+        .saturating_sub(t.dns_would_block)
+        .saturating_sub(t.search_expansions)
 }
 
 const COUNTERS: &[Counter] = &[
     Counter {
         name: "cgfw_dns_queries_total",
-        help: "DNS queries the container's firewall answered, by verdict (would_block: audit mode let it through).",
+        help: "DNS queries the container's firewall answered, by verdict (would_block: audit mode let it through; search_expansion: refused expansions of the container's own search list, README \"Search-list expansions\").",
         series: &[
             (Some(("verdict", "allowed")), dns_allowed),
             (Some(("verdict", "blocked")), |r| r.totals.dns_blocked),
             (Some(("verdict", "would_block")), |r| r.totals.dns_would_block),
+            (Some(("verdict", "search_expansion")), |r| r.totals.search_expansions),
         ],
     },
     Counter {
@@ -253,7 +257,7 @@ mod tests {
         "domains": [{"domain": "allowed.test", "verdict": "allowed", "rule": "allow allowed.test", "count": 2,
                      "ips": ["198.18.0.10"], "pids": [7], "first_seen": "a", "last_seen": "b"}],
         "blocked_destinations": [],
-        "totals": {"dns_queries": 10, "dns_blocked": 3, "dns_would_block": 0, "connects_blocked": 4,
+        "totals": {"dns_queries": 12, "dns_blocked": 3, "dns_would_block": 0, "search_expansions": 2, "connects_blocked": 4,
                    "packets_blocked": 5, "would_block": 0, "events_suppressed": 6, "log_lines_suppressed": 7,
                    "report_overflow": 0, "details_not_tracked": 0, "cache_resets": 0, "allow_map_full": 8,
                    "event_log_errors": 0},
@@ -272,6 +276,7 @@ mod tests {
             format!("cgfw_dns_queries_total{{{l},verdict=\"allowed\"}} 7"),
             format!("cgfw_dns_queries_total{{{l},verdict=\"blocked\"}} 3"),
             format!("cgfw_dns_queries_total{{{l},verdict=\"would_block\"}} 0"),
+            format!("cgfw_dns_queries_total{{{l},verdict=\"search_expansion\"}} 2"),
             format!("cgfw_connects_refused_total{{{l}}} 4"),
             format!("cgfw_packets_dropped_total{{{l}}} 5"),
             format!("cgfw_events_suppressed_total{{{l}}} 6"),
