@@ -13,6 +13,7 @@ pub mod eventlog;
 mod proxy;
 mod ratelimit;
 pub mod recorder;
+mod failover;
 mod upstream;
 mod upstream_query;
 
@@ -387,6 +388,7 @@ impl Firewalled {
                 upstreams.push(upstream);
             }
         }
+        let upstreams = failover::Upstreams::new(upstreams);
         let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), upstreams));
         for socket in udp {
             socket.set_nonblocking(true)?;
