@@ -82,7 +82,12 @@ pub struct Upstream {
 /// A UDP socket for one upstream query, watched for reading by the event loop.
 type QuerySocket = AsyncFd<std::net::UdpSocket>;
 
+/// What a query socket waits for: an answer, or an error (an ICMP error sets the socket's
+/// error, which epoll reports as EPOLLERR alone: a wait for readable would miss it).
+const ANSWER_OR_ERROR: Interest = Interest::READABLE.add(Interest::ERROR);
+
 /// An answer taken from the upstream, with the client's id already restored.
+#[derive(Debug)]
 pub struct Exchange {
     pub answer: Vec<u8>,
     /// Messages that arrived on the query's socket or connection before the answer and were
@@ -213,9 +218,10 @@ impl Upstream {
         Ok(socket)
     }
 
-    /// A new UDP socket of the upstream's family, registered with the event loop (for reading
-    /// only: a send on a UDP socket does not wait), neither bound nor connected: it has no
-    /// port, so nothing can be sent to it.
+    /// A new UDP socket of the upstream's family, registered with the event loop for reading
+    /// and errors (a send on a UDP socket does not wait; an ICMP error on a connected socket
+    /// makes it report an error, not readable), neither bound nor connected: it has no port,
+    /// so nothing can be sent to it.
     fn unbound_socket(&self) -> Result<QuerySocket> {
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
@@ -223,7 +229,7 @@ impl Upstream {
         let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
         // SAFETY: the std socket owns the descriptor (just made) and keeps it open, unchanged,
         // for as long as the AsyncFd holds it.
-        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), Interest::READABLE) }
+        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), ANSWER_OR_ERROR) }
             .map_err(|e| e.into_parts().1)
             .context("registering an upstream socket")
     }
@@ -262,7 +268,7 @@ impl Upstream {
         loop {
             // Read only once the socket is readable, into the shared buffer (never held across
             // an await): no buffer per query.
-            let mut ready = match timeout_at(deadline, socket.readable()).await {
+            let mut ready = match timeout_at(deadline, socket.ready(ANSWER_OR_ERROR)).await {
                 Err(_) => return Err(self.no_answer("", &refused)),
                 Ok(Err(_)) => continue,
                 Ok(Ok(ready)) => ready,
