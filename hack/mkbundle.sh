@@ -17,8 +17,9 @@
 #   --hostname NAME       hostname (default: runc, as `runc spec`)
 #   --rootfs-dir DIR      use DIR (e.g. hack/mkrootfs-debian.sh's Debian rootfs) as the root,
 #                         read-only and shared, instead of a busybox copy: root.path is DIR,
-#                         /etc/resolv.conf is a bind mount of DIR-bundle/resolv.conf, and /tmp,
-#                         /root and /var/tmp are tmpfs (HOME for git, python, curl)
+#                         /etc/resolv.conf is a bind mount of DIR-bundle/resolv.conf, /tmp,
+#                         /root and /var/tmp are tmpfs (HOME for git, python, curl), and
+#                         DIR-bundle/files is bind-mounted read-only on /mnt (test scripts)
 #
 # The rootfs template is built once per busybox/glibc version in a cache dir
 # (${CGFW_ROOTFS_CACHE:-${TMPDIR:-/tmp}/cgfw-rootfs-cache}) and copied with cp -a.
@@ -157,6 +158,7 @@ if [ -n "$ROOTFS_DIR" ]; then
 	# Shared read-only root: the container's resolv.conf is the bundle's, bind-mounted.
 	RESOLV=$DIR/resolv.conf
 	ROOT_PATH=$ROOTFS_DIR
+	mkdir -p "$DIR/files"
 else
 	[ -x "$TEMPLATE/rootfs/bin/busybox" ] || build_template
 	cp -a "$TEMPLATE/rootfs" "$DIR/rootfs"
@@ -186,6 +188,7 @@ jq -n \
 	--arg rootpath "$ROOT_PATH" \
 	--arg shared "$ROOTFS_DIR" \
 	--arg resolv "$RESOLV" \
+	--arg files "$DIR/files" \
 	--arg netns "$NETNS" '
 {
   ociVersion: "1.0.2-dev",
@@ -227,6 +230,7 @@ jq -n \
 | if ($ann | length) > 0 then .annotations = $ann else . end
 | if $shared == "" then . else .mounts += [
     {destination: "/etc/resolv.conf", type: "bind", source: $resolv, options: ["rbind", "ro"]},
+    {destination: "/mnt", type: "bind", source: $files, options: ["rbind", "ro"]},
     {destination: "/root", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=700", "size=65536k"]},
     {destination: "/var/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777", "size=65536k"]}
   ] end

@@ -77,7 +77,19 @@ pub struct SockRaw {
     pub orig: OrigDst,
     pub has_owner: u8,
     pub has_orig: u8,
-    pub _pad: [u8; 2],
+    pub has_peer: u8,
+    pub _pad: u8,
+    pub peer: Peer,
+}
+
+/// The peer a socket's connect() was allowed to reach (`struct cgfw_peer`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub proto: u8,
+    pub _pad: [u8; 5],
 }
 
 #[repr(C)]
@@ -161,7 +173,8 @@ const _: () = {
     assert!(size_of::<OwnerRaw>() == 24);
     assert!(size_of::<OrigDst>() == 20);
     assert!(size_of::<DnsClientKey>() == 32);
-    assert!(size_of::<SockRaw>() == 56);
+    assert!(size_of::<SockRaw>() == 80);
+    assert!(size_of::<Peer>() == 24);
     assert!(size_of::<Container>() == 80);
     assert!(size_of::<Netns>() == 8 + 8 * NETNS_MEMBERS as usize);
     assert!(size_of::<DnsClient>() == 32);
@@ -193,7 +206,8 @@ pub fn layouts() -> Vec<Layout> {
         l!("cgfw_owner", OwnerRaw, [pid, tgid, comm]),
         l!("cgfw_orig_dst", OrigDst, [addr, port, family, _pad]),
         l!("cgfw_dns_client_key", DnsClientKey, [container, addr, port, proto, _pad]),
-        l!("cgfw_sock", SockRaw, [container, owner, orig, has_owner, has_orig, _pad]),
+        l!("cgfw_sock", SockRaw, [container, owner, orig, has_owner, has_orig, has_peer, _pad, peer]),
+        l!("cgfw_peer", Peer, [addr, port, proto, _pad]),
         l!("cgfw_container", Container, [cfg, rl]),
         l!("cgfw_netns", Netns, [n, _pad, ids]),
         l!("cgfw_dns_client", DnsClient, [cookie, owner]),

@@ -111,7 +111,7 @@
 //! | `cgfw_netns` | set | hash (no prealloc) | 4096 | 8 / 520 | 66,496 B |
 //! | six `*_of` outer maps | set | hash of maps | 4096 | 8 / 4 | ~66,600 B each |
 //! | `cgfw_attached` | set | cgroup storage | per cgroup | 8 / 8 | 328 B |
-//! | `cgfw_sock` | set | socket storage | per socket | - / 56 | grows with sockets; freed with them |
+//! | `cgfw_sock` | set | socket storage | per socket | - / 80 | grows with sockets; freed with them |
 //! | `cgfw_dns_client` | set | LRU hash | 8192 | 32 / 32 | 1,049,536 B |
 //! | `cgfw_exec_args` | set | LRU hash | 4096 | 4 / 272 | 1,409,984 B |
 //! | total | | | | | 148 KiB per container + 2.85 MiB per host |

@@ -114,3 +114,111 @@ fn pure_v2_view() {
 fn pure_v2_inner_check() {
     inner_check_pure_v2();
 }
+
+/// Child-side: connects, echoes once, waits `pause` (the test lets the allow entry expire or
+/// changes the policy meanwhile), echoes again on the same connection. 0 if both echoes came
+/// back; 100 + errno if the first failed, the errno (or 25x) of the second otherwise.
+fn tcp_echo_twice(addr: std::net::SocketAddr, pause: Duration) -> i32 {
+    use std::io::{Read, Write};
+    let mut s = match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        Ok(s) => s,
+        Err(e) => return 100 + e.raw_os_error().unwrap_or(154),
+    };
+    s.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+    let mut echo = |s: &mut std::net::TcpStream| -> i32 {
+        let mut b = [0u8; 4];
+        match s.write_all(b"ping").and_then(|_| s.read_exact(&mut b)) {
+            Ok(()) if &b == b"ping" => 0,
+            Ok(()) => 252,
+            Err(e) => e.raw_os_error().unwrap_or(251),
+        }
+    };
+    let first = echo(&mut s);
+    if first != 0 {
+        return 100 + first;
+    }
+    std::thread::sleep(pause);
+    echo(&mut s)
+}
+
+/// The same over a connected UDP socket.
+fn udp_echo_twice(addr: std::net::SocketAddr, pause: Duration) -> i32 {
+    let bind: std::net::SocketAddr = if addr.is_ipv4() { sa("0.0.0.0", 0) } else { sa("::", 0) };
+    let u = std::net::UdpSocket::bind(bind).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+    if let Err(e) = u.connect(addr) {
+        return 100 + e.raw_os_error().unwrap_or(154);
+    }
+    let echo = || -> i32 {
+        let mut b = [0u8; 16];
+        match u.send(b"ping").and_then(|_| u.recv(&mut b)) {
+            Ok(4) if &b[..4] == b"ping" => 0,
+            Ok(_) => 252,
+            Err(e) => e.raw_os_error().unwrap_or(251),
+        }
+    };
+    let first = echo();
+    if first != 0 {
+        return 100 + first;
+    }
+    std::thread::sleep(pause);
+    echo()
+}
+
+/// A connection its connect was allowed to make outlives the allow entry (expired, or pruned
+/// by the proxy): a long download must not stall when its DNS answer's TTL runs out. New
+/// connects and unconnected sends to the address are refused as soon as it expired, a
+/// re-connect elsewhere loses the binding, and a block CIDR still cuts the connection.
+#[test]
+fn connections_outlive_the_allow_entry() {
+    let env = Env::new("est");
+    let fw = firewall(&env, &cfg());
+    let ttl = Duration::from_millis(400);
+    let pause = Duration::from_millis(900);
+
+    for ip in [ALLOWED, ALLOWED6, &mapped(ALLOWED)] {
+        fw.allow_ip(ip.parse().unwrap(), ttl).unwrap();
+        assert_eq!(env.run_client(|| tcp_echo_twice(sa(ip, TCP_PORT), pause)), 0, "tcp {ip} past expiry");
+        fw.allow_ip(ip.parse().unwrap(), ttl).unwrap();
+        assert_eq!(env.run_client(|| udp_echo_twice(sa(ip, UDP_PORT), pause)), 0, "udp {ip} past expiry");
+        // Expired for everything new.
+        assert_eq!(env.run_client(|| tcp_echo(sa(ip, TCP_PORT))), EPERM, "new tcp {ip} after expiry");
+        assert_eq!(env.run_client(|| udp_echo(sa(ip, UDP_PORT), false)), EPERM, "sendto {ip} after expiry");
+    }
+
+    // Pruned (the proxy deletes long-expired entries) instead of merely expired.
+    let ip: std::net::IpAddr = OTHER.parse().unwrap();
+    fw.allow_ip(ip, Duration::from_secs(60)).unwrap();
+    let pid = env.spawn_client("established", true, || tcp_echo_twice(sa(OTHER, TCP_PORT), Duration::from_millis(900)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(fw.revoke_ip(ip).unwrap(), "entry was there");
+    assert_eq!(wait_pid(pid), 0, "connection outlives the pruned entry");
+
+    // A block CIDR still cuts an established connection.
+    fw.allow_ip(ip, Duration::from_secs(60)).unwrap();
+    let pid = env.spawn_client("established", true, || tcp_echo_twice(sa(OTHER, TCP_PORT), Duration::from_millis(900)));
+    std::thread::sleep(Duration::from_millis(300));
+    fw.block_cidr(ip, 32).unwrap();
+    assert_ne!(wait_pid(pid), 0, "a block CIDR cuts the connection");
+
+    // A UDP socket connected to an allowed peer, then re-connected to a refused one: the
+    // refused connect leaves the kernel's connection as it was but clears the binding, so once
+    // the entry expired its sends are refused (with the binding they would pass).
+    fw.allow_ip(ALLOWED.parse().unwrap(), ttl).unwrap();
+    let code = env.run_client(|| {
+        let u = std::net::UdpSocket::bind(sa("0.0.0.0", 0)).unwrap();
+        if u.connect(sa(ALLOWED, UDP_PORT)).is_err() {
+            return 1;
+        }
+        match u.connect(sa(DENIED, UDP_PORT)) {
+            Err(e) if e.raw_os_error() == Some(EPERM) => {}
+            _ => return 2,
+        }
+        std::thread::sleep(Duration::from_millis(900));
+        match u.send(b"ping") {
+            Err(e) => e.raw_os_error().unwrap_or(3),
+            Ok(_) => 0,
+        }
+    });
+    assert_eq!(code, EPERM, "a refused re-connect drops the binding");
+}

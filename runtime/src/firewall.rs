@@ -156,10 +156,12 @@ pub fn after_build(
     record.firewalled = true;
     record.save(container_dir)?;
     let sidecar_pid = sidecar.start(&ContainerPlace { cgroup, netns })?;
-    record.sidecar = Some(SidecarProcess {
-        pid: sidecar_pid,
-        start_time: process_start_time(sidecar_pid as u32).unwrap_or(0),
-    });
+    // No start time means the sidecar is already gone (or a zombie): a container without its
+    // DNS proxy and event log is not created (teardown finds the pins by the record). A
+    // placeholder time would make `is_alive` false for ever, and a live sidecar unsignalled.
+    let start_time = process_start_time(sidecar_pid as u32)
+        .with_context(|| format!("the firewall sidecar (pid {sidecar_pid}) exited right after it reported ready"))?;
+    record.sidecar = Some(SidecarProcess { pid: sidecar_pid, start_time });
     record.save(container_dir)?;
     if let Some(listener) = guard_listener {
         packet_guard::hand_to_sidecar(container_dir, &listener)?;

@@ -9,6 +9,7 @@ mod commands;
 mod container_ref;
 mod firewall;
 mod logging;
+mod metrics;
 mod netns;
 mod packet_guard;
 mod sidecar;

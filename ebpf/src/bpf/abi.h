@@ -141,6 +141,14 @@ struct cgfw_ratelimit {
 	__u64 suppressed;      /* events dropped by the bucket or a full ring buffer */
 };
 
+/* The peer a TCP/UDP socket's connect() was allowed to reach, as the policy stood then. */
+struct cgfw_peer {
+	__u8 addr[16];         /* mapped */
+	__u16 port;            /* host order */
+	__u8 proto;            /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 _pad[5];
+};
+
 /* Per-socket state (socket storage; freed with the socket, so no container can evict
  * another's). Created by cgroup/sock_create for every socket a process of a firewalled cgroup
  * creates: a socket without it is the kernel's (or predates the attach). */
@@ -150,7 +158,9 @@ struct cgfw_sock {
 	struct cgfw_orig_dst orig; /* valid when has_orig */
 	__u8 has_owner;
 	__u8 has_orig;
-	__u8 _pad[2];
+	__u8 has_peer;         /* peer valid: the last connect() was allowed (cleared when not) */
+	__u8 _pad;
+	struct cgfw_peer peer;
 };
 
 /* One firewalled container: its configuration and its event budget. */
@@ -198,10 +208,10 @@ _Static_assert(__builtin_offsetof(struct cgfw_config, proxy4_port) == 28, "proxy
 _Static_assert(__builtin_offsetof(struct cgfw_config, report_allowed) == 36, "report_allowed");
 _Static_assert(sizeof(struct cgfw_lpm_key) == 20, "cgfw_lpm_key size");
 _Static_assert(sizeof(struct cgfw_allow_ip) == 8, "cgfw_allow_ip size");
+_Static_assert(sizeof(struct cgfw_sock) == 80, "cgfw_sock size");
 _Static_assert(sizeof(struct cgfw_owner) == 24, "cgfw_owner size");
 _Static_assert(sizeof(struct cgfw_orig_dst) == 20, "cgfw_orig_dst size");
 _Static_assert(sizeof(struct cgfw_dns_client_key) == 32, "cgfw_dns_client_key size");
-_Static_assert(sizeof(struct cgfw_sock) == 56, "cgfw_sock size");
 _Static_assert(sizeof(struct cgfw_container) == 80, "cgfw_container size");
 _Static_assert(sizeof(struct cgfw_netns) == 8 + 8 * CGFW_NETNS_MEMBERS, "cgfw_netns size");
 _Static_assert(sizeof(struct cgfw_dns_client) == 32, "cgfw_dns_client size");

@@ -172,4 +172,22 @@ static __always_inline void cgfw_event_from_pkt(struct cgfw_event *e, const stru
 	e->family = p->family;
 }
 
+/*
+ * Whether a TCP/UDP packet belongs to the connection its socket's connect() was allowed to
+ * make: the socket's recorded peer is the packet's remote end (destination when outbound,
+ * source when inbound) with the same transport protocol. An established connection keeps
+ * working after the DNS answer that allowed its address expires; expiry only stops new
+ * connects and unconnected sends (the policy decides those afresh). Only sock_addr.bpf.c's
+ * connect hook writes the peer, after the policy allowed it, and it clears it on any refused
+ * or redirected connect, so a socket cannot carry a binding to somewhere it was never allowed.
+ */
+static __always_inline int cgfw_pkt_on_connection(const struct cgfw_sock *s, const struct cgfw_pkt *p, int outbound)
+{
+	if (!s || !s->has_peer || !p->has_ports || p->proto != s->peer.proto)
+		return 0;
+	if (outbound)
+		return p->dport == s->peer.port && cgfw_addr_eq(p->daddr, s->peer.addr);
+	return p->sport == s->peer.port && cgfw_addr_eq(p->saddr, s->peer.addr);
+}
+
 #endif /* CGFW_PACKET_H */

@@ -26,7 +26,9 @@
  *     to the interface, IP_PKTINFO, or a raw header can send "127.0.0.1" out of the veth,
  *     where route_localnet hosts accept it), and so is a source that is not one of the
  *     namespace's own addresses (spoofing).
- *  4. The policy decides by destination (cgfw_decide).
+ *  4. The policy decides by destination (cgfw_decide); a TCP/UDP socket's packets to the peer
+ *     its connect() was allowed to reach pass after the allow entry expired (a long download
+ *     outlives its DNS answer's TTL; packet.h cgfw_pkt_on_connection).
  * Every drop is reported (kind PACKET, reason saying which rule).
  *
  * DNS attribution: a packet to the DNS proxy (loopback, proxy port) carries the client's
@@ -150,9 +152,13 @@ int cgfw_egress(struct __sk_buff *skb)
 		goto refuse;
 	}
 
-	/* 4. The policy. */
+	/* 4. The policy; an expired or pruned allow entry does not cut a connection its connect
+	 *    was allowed to make (a block CIDR still does). */
 	reason = cgfw_decide(p.daddr, &ctr, &allowed);
 	if (allowed)
+		return 1;
+	if ((reason == CGFW_REASON_EXPIRED || reason == CGFW_REASON_DEFAULT_DENY) &&
+	    cgfw_pkt_on_connection(s, &p, 1))
 		return 1;
 	if (cgfw_is_link_icmp6(&p))
 		reason = CGFW_REASON_LINK_MESSAGE;

@@ -117,6 +117,8 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
 
 	if (port == CGFW_DNS_PORT && (proto == IPPROTO_UDP || proto == IPPROTO_TCP) &&
 	    cgfw_proxy_for(cfg, v6, addr, proxy, &proxy_port)) {
+		if (s)
+			s->has_peer = 0; /* the proxy is on loopback: nothing to remember */
 		if (!(port == proxy_port && cgfw_addr_eq(addr, proxy))) {
 			/* Without somewhere to keep the original server, the reply could not be shown
 			 * as coming from it: refuse rather than confuse the resolver. */
@@ -138,6 +140,25 @@ static __always_inline int cgfw_sock_addr(struct bpf_sock_addr *ctx, int v6, __u
 	}
 
 	reason = cgfw_decide(addr, &ctr, &allowed);
+	/* A connect the policy allowed binds the socket to that peer (packet.h,
+	 * cgfw_pkt_on_connection): the connection outlives the allow entry's expiry. Any other
+	 * connect clears the binding, so a socket re-connected elsewhere loses it. */
+	if (s && kind == CGFW_KIND_CONNECT) {
+		s->has_peer = allowed && reason != CGFW_REASON_LOOPBACK &&
+			      (proto == IPPROTO_TCP || proto == IPPROTO_UDP);
+		if (s->has_peer) {
+			__builtin_memcpy(s->peer.addr, addr, 16);
+			s->peer.port = port;
+			s->peer.proto = proto;
+		}
+	}
+	/* A send naming the peer the socket is bound to: the same connection. (A v6 socket
+	 * connected to a v4-mapped peer sends through udp_sendmsg with the v4 address filled in,
+	 * which runs sendmsg4 on every send, connected or not.) */
+	if (s && kind == CGFW_KIND_SENDMSG && !allowed && s->has_peer &&
+	    (reason == CGFW_REASON_EXPIRED || reason == CGFW_REASON_DEFAULT_DENY) &&
+	    s->peer.proto == proto && s->peer.port == port && cgfw_addr_eq(s->peer.addr, addr))
+		return 1;
 	if (reason != CGFW_REASON_LOOPBACK && (!allowed || cfg->report_allowed)) {
 		e.kind = kind;
 		e.verdict = cgfw_verdict(&ctr, allowed);

@@ -39,7 +39,10 @@
  * timeouts), and packets for a socket that no process of this cgroup created (found with a
  * socket lookup: another container of the pod decides those; the sidecar's upstream sockets
  * get their DNS answers this way — an address-only exemption for the upstream would let any
- * host that forges the resolver's address reach any port).
+ * host that forges the resolver's address reach any port), and packets from the peer of a
+ * TCP/UDP connection the member's connect was allowed to make, whose allow entry has expired
+ * since (the same lookup: the exact 4-tuple finds the connected socket, whose cgfw_sock
+ * names its peer; a listener or an unconnected socket has none).
  *
  * One pair serves a whole namespace: the first firewalled container's sidecar attaches it to
  * each interface, the last one to leave detaches it. The programs find the namespace's
@@ -110,6 +113,7 @@ struct cgfw_boundary {
 	__u8 sock_looked;      /* ingress: the socket lookup was done ... */
 	__u8 sock_found;       /* ... and found the packet's socket, */
 	__u64 sock_container;  /* created by this container (0: by none) */
+	__u8 sock_connected;   /* the packet is from the peer the socket's connect was allowed */
 };
 
 /* Reports the refusal to ctr; returns 1 if the packet must be dropped (not in audit mode). */
@@ -401,6 +405,7 @@ static __always_inline void cgfw_lookup_socket(struct cgfw_boundary *b)
 	b->sock_found = 1;
 	s = bpf_sk_storage_get(&cgfw_sock, sk, 0, 0);
 	b->sock_container = s ? s->container : 0;
+	b->sock_connected = cgfw_pkt_on_connection(s, p, 0);
 	bpf_sk_release(sk);
 }
 
@@ -427,6 +432,11 @@ static long cgfw_ingress_member(__u64 i, void *data)
 		if (!b->sock_looked)
 			cgfw_lookup_socket(b);
 		if (b->sock_found && b->sock_container != ctr.id)
+			return 0;
+		/* The peer of a connection its connect was allowed to make, after the allow
+		 * entry expired: the connection lives on (a block CIDR still cuts it). */
+		if (b->sock_found && b->sock_connected &&
+		    (reason == CGFW_REASON_EXPIRED || reason == CGFW_REASON_DEFAULT_DENY))
 			return 0;
 	}
 	if (cgfw_tc_refuse(&ctr, &b->p, CGFW_KIND_INBOUND, reason, 1)) {

@@ -5,7 +5,8 @@
 //	goclient lookup NAME        print the addresses NAME resolves to, one per line
 //	goclient get URL            HTTP GET, print the body; exit 1 on any error
 //
-// Errors go to stderr with the operation that failed; nothing is retried.
+// GOCLIENT_TIMEOUT (a Go duration, default 20s) bounds the whole operation. Errors go to
+// stderr with the operation that failed; nothing is retried.
 package main
 
 import (
@@ -23,7 +24,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: goclient lookup NAME | get URL")
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	limit := 20 * time.Second
+	if v := os.Getenv("GOCLIENT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fmt.Fprintln(os.Stderr, "GOCLIENT_TIMEOUT:", v, "is not a positive duration")
+			os.Exit(2)
+		}
+		limit = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	switch os.Args[1] {
 	case "lookup":

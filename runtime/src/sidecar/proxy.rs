@@ -38,8 +38,11 @@ const MAX_TCP_CLIENTS: usize = 64;
 const MAX_QUERIES_PER_TCP: usize = 256;
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Allow-map lifetime of an address: its TTL clamped to [MIN, MAX], plus GRACE so a client
-/// that connects right after the answer (or caches to the last second) is not refused.
-const MIN_ALLOW_TTL: u32 = 10;
+/// that connects right after the answer (or caches to the last second) is not refused. MIN +
+/// GRACE covers the clients that keep an answer longer than its TTL: libcurl (curl, git, …)
+/// keeps every answer 60 s, Java 30 s. Connections made in time outlive the entry (ebpf:
+/// a socket is bound to the peer its connect was allowed to reach).
+const MIN_ALLOW_TTL: u32 = 30;
 const MAX_ALLOW_TTL: u32 = 86_400;
 const ALLOW_GRACE: Duration = Duration::from_secs(30);
 /// An address already allowed until at least (new expiry - this) is not rewritten: the entry
