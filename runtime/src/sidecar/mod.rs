@@ -15,6 +15,7 @@ mod proxy;
 mod ratelimit;
 pub mod recorder;
 pub mod search;
+mod failover;
 mod upstream;
 mod upstream_query;
 pub mod workload;
@@ -398,6 +399,7 @@ impl Firewalled {
                 upstreams.push(upstream);
             }
         }
+        let upstreams = failover::Upstreams::new(upstreams);
         let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), upstreams));
         for socket in udp {
             socket.set_nonblocking(true)?;
