@@ -300,17 +300,8 @@ mod tests {
     use tokio::net::UdpSocket;
 
     use super::*;
+    use crate::sidecar::upstream::tests::query;
 
-    /// A client query for `name` (type A) with id 0x4242.
-    fn query(name: &str) -> Vec<u8> {
-        let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in name.split('.') {
-            q.push(label.len() as u8);
-            q.extend_from_slice(label.as_bytes());
-        }
-        q.extend_from_slice(&[0, 0, 1, 0, 1]);
-        q
-    }
 
     fn rcode(answer: &[u8]) -> u8 {
         answer[3] & 0x0f

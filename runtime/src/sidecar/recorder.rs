@@ -26,7 +26,7 @@ use super::cmdline::{self, Cmdline};
 use super::eventlog::{LogLimits, RotatingLog};
 use super::ratelimit::LogRateLimit;
 use super::search::{Expansions, Refused, SearchList};
-use super::workload::{EventWorkload, Workload};
+use super::workload::Workload;
 
 /// Caps that keep the sidecar's memory bounded whatever the container does. Worst case, all
 /// full: ~2 MiB of report tables, ~1 MiB of command lines in them, 4 caches of 1 MiB, and
@@ -92,7 +92,7 @@ pub struct LogEvent {
     pub container: String,
     /// Who the container is (pod, container name), when the engine said so.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub workload: Option<EventWorkload>,
+    pub workload: Option<Workload>,
     pub pid: Option<u32>,
     /// At most [`cmdline::MAX_CMDLINE_BYTES`]; `cmdline_truncated` says it was cut.
     pub cmdline: Option<String>,
@@ -163,7 +163,7 @@ struct SuppressedNote<'a> {
     time: String,
     container: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    workload: Option<&'a EventWorkload>,
+    workload: Option<&'a Workload>,
     kind: &'static str,
     suppressed: u64,
     rule: &'static str,
@@ -329,7 +329,7 @@ fn format_micros(micros: i64) -> String {
 pub struct Recorder {
     container: String,
     workload: Option<Workload>,
-    event_workload: Option<EventWorkload>,
+    event_workload: Option<Workload>,
     /// Refused queries held until they are known to be search-list expansions, or not.
     expansions: Expansions<LogEvent>,
     search_expansions: HashMap<Box<str>, u64>,

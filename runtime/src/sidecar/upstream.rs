@@ -440,7 +440,7 @@ fn fill_random(out: &mut [u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::rc::Rc;
 
     use tokio::net::TcpListener;
@@ -448,7 +448,7 @@ mod tests {
     use super::*;
 
     /// A client query for `name` (type A) with id 0x4242.
-    fn query(name: &str) -> Vec<u8> {
+    pub(in crate::sidecar) fn query(name: &str) -> Vec<u8> {
         let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         for label in name.split('.') {
             q.push(label.len() as u8);

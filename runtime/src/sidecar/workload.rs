@@ -51,34 +51,15 @@ pub struct Workload {
     pub name: Option<String>,
 }
 
-/// What an event line carries (the workload without the sandbox id).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EventWorkload {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
 impl Workload {
     pub fn is_empty(&self) -> bool {
         *self == Workload::default()
     }
 
-    /// The fields events carry, or None when there are none.
-    pub fn for_events(&self) -> Option<EventWorkload> {
-        let event = EventWorkload {
-            namespace: self.namespace.clone(),
-            pod: self.pod.clone(),
-            container: self.container.clone(),
-            name: self.name.clone(),
-        };
-        (event != EventWorkload::default()).then_some(event)
+    /// The fields events carry (all but the sandbox id), or None when there are none.
+    pub fn for_events(&self) -> Option<Workload> {
+        let event = Workload { sandbox_id: None, ..self.clone() };
+        (!event.is_empty()).then_some(event)
     }
 
     /// `namespace/pod container` (or the name), for people.
