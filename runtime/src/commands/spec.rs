@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 
 /// `spec`: writes the same starting configuration as `runc spec` (runc 1.1), which scripts,
 /// engines' tests and runc's own integration suite take as given: an interactive `sh` on a
-/// terminal, hostname "runc", a device cgroup that denies everything not listed, the five
-/// namespaces runc creates (no cgroup namespace), no inheritable capabilities, no annotations.
+/// terminal, hostname "runc", a device cgroup that denies everything not listed, the namespaces
+/// runc creates (a cgroup namespace only on a cgroup v2-only host), no inheritable
+/// capabilities, no annotations.
 /// libcontainer's default differs on each of these.
 pub fn spec(args: liboci_cli::Spec) -> Result<()> {
     let dir = args.bundle.unwrap_or_else(|| PathBuf::from("."));
@@ -21,12 +22,17 @@ pub fn spec(args: liboci_cli::Spec) -> Result<()> {
         Spec::default()
     };
     let mut value = serde_json::to_value(&spec)?;
-    like_runc(&mut value, args.rootless);
+    like_runc(&mut value, args.rootless, cgroup2_only());
     let text = serde_json::to_string_pretty(&value)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-fn like_runc(spec: &mut Value, rootless: bool) {
+/// Whether /sys/fs/cgroup is the cgroup v2 filesystem (not a hybrid or v1 host).
+fn cgroup2_only() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+fn like_runc(spec: &mut Value, rootless: bool, cgroup2_only: bool) {
     spec["process"]["terminal"] = json!(true);
     spec["hostname"] = json!("runc");
     if let Some(obj) = spec.as_object_mut() {
@@ -42,7 +48,12 @@ fn like_runc(spec: &mut Value, rootless: bool) {
         }
     }
     if let Some(namespaces) = spec["linux"]["namespaces"].as_array_mut() {
-        namespaces.retain(|ns| ns["type"] != "cgroup");
+        let has_cgroup = namespaces.iter().any(|ns| ns["type"] == "cgroup");
+        if !cgroup2_only {
+            namespaces.retain(|ns| ns["type"] != "cgroup");
+        } else if !has_cgroup {
+            namespaces.push(json!({"type": "cgroup"}));
+        }
     }
     if !rootless {
         spec["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
@@ -56,7 +67,7 @@ mod tests {
     #[test]
     fn the_default_spec_is_runcs() {
         let mut v = serde_json::to_value(Spec::default()).unwrap();
-        like_runc(&mut v, false);
+        like_runc(&mut v, false, false);
         assert_eq!(v["process"]["terminal"], true);
         assert_eq!(v["hostname"], "runc");
         assert!(v.get("annotations").is_none());
@@ -66,5 +77,8 @@ mod tests {
         assert_eq!(v["linux"]["resources"]["devices"], json!([{"allow": false, "access": "rwm"}]));
         // Still a valid spec.
         let _: Spec = serde_json::from_value(v).unwrap();
+        let mut v2 = serde_json::to_value(Spec::default()).unwrap();
+        like_runc(&mut v2, false, true);
+        assert_eq!(v2["linux"]["namespaces"].as_array().unwrap().iter().filter(|n| n["type"] == "cgroup").count(), 1);
     }
 }
