@@ -32,7 +32,9 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     }
     // --process is read once (it may be a pipe: `-p <(...)`), and libcontainer reads our copy.
     let process_raw = match &args.process {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?),
+        Some(path) => Some(normalize_process(
+            &std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?,
+        )?),
         None => None,
     };
     let process = exec_process(spec.as_ref(), &args, process_raw.as_deref())?;
@@ -122,6 +124,20 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         relay.finish();
     }
     code
+}
+
+/// A --process file as runc reads it (Go's JSON decoding): an absent `user` is uid 0, gid 0
+/// (oci-spec, and so libcontainer, would refuse the file). Anything else is kept as given.
+fn normalize_process(raw: &[u8]) -> Result<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(raw).context("--process: not JSON")?;
+    let Some(obj) = value.as_object_mut() else {
+        anyhow::bail!("--process: not an OCI process object");
+    };
+    if obj.contains_key("user") {
+        return Ok(raw.to_vec());
+    }
+    obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+    Ok(serde_json::to_vec(&value)?)
 }
 
 /// A private directory, removed when dropped.
