@@ -81,6 +81,8 @@ wait_file() {
 }
 
 @test "run -t without any terminal of ours (stdin /dev/null, no controlling tty): still a terminal inside" {
+	# A deliberate difference: runc 1.1.5 refuses ("open /dev/tty: no such device or address").
+	[[ $RUNTIME == */runc ]] && skip "runc needs a terminal of its own for run -t"
 	mkbundle "$TEST_DIR/b" --terminal --args "$(jq -nc --arg s "$TTY_SCRIPT" '["sh","-c",$s]')"
 	run -3 timeout --kill-after=5 60 setsid -w "$RUNTIME" --root "$ROOT" run -b "$TEST_DIR/b" "$c" </dev/null
 	[[ ${lines[0]} =~ ^/dev/pts/[0-9]+$ ]] || fail "output: $output"
@@ -89,7 +91,7 @@ wait_file() {
 
 @test "run -t: input reaches the container's terminal" {
 	mkbundle "$TEST_DIR/b" --terminal --args '["sh","-c","read -r line; echo got=$line"]'
-	run -0 bash -c "printf 'hello\n' | timeout --kill-after=5 60 setsid -w $(printf %q "$RUNTIME") --root $(printf %q "$ROOT") run -b $(printf %q "$TEST_DIR/b") $c"
+	run -0 bash -c "printf 'hello\n' | timeout --kill-after=5 60 script -qefc $(printf %q "$(printf '%q ' "$RUNTIME" --root "$ROOT" run -b "$TEST_DIR/b" "$c")") /dev/null"
 	[[ $output == *got=hello* ]] || fail "output: $output"
 }
 
@@ -144,7 +146,7 @@ wait_file() {
 	mkbundle "$TEST_DIR/b2"
 	c2=$(cid t2)
 	create_start "$c2" "$TEST_DIR/b2"
-	run ! rt exec -d "$c2" -t true
+	run ! rt exec -d -t "$c2" true
 	[[ $output == *"cannot allocate tty"* ]]
 	run ! rt exec --console-socket "$TEST_DIR/console.sock" "$c2" true
 	[[ $output == *"cannot use console socket"* ]]
