@@ -17,8 +17,10 @@
 //! thread of ours receives the master, chowns the terminal, sizes it, and then hands the master
 //! on, to the caller's `--console-socket` (connected before the build, so a bad path fails as
 //! with runc) or to the foreground relay. An exec'd process can run as soon as its build
-//! returns, so the container process waits for the broker before its final exec: the executor
-//! reads one byte from a pipe the broker writes once the terminal is ready (bounded wait).
+//! returns, so an exec'd process waits for the broker before its final exec: the executor
+//! reads one byte from a pipe the broker writes once the terminal is ready (bounded wait). A
+//! container's init needs no wait: `create`/`run` return, and so `start` comes, only once the
+//! broker is done.
 
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -410,13 +412,13 @@ impl Relay {
         });
         let (tx, output) = mpsc::channel();
         let _ = std::thread::Builder::new().name("tty-out".into()).spawn(move || {
-            let mut stdout = std::io::stdout().lock();
             let mut buf = [0u8; 8192];
             loop {
                 // EIO once no process holds the terminal any more.
                 match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
+                        let mut stdout = std::io::stdout().lock();
                         if stdout.write_all(&buf[..n]).and_then(|()| stdout.flush()).is_err() {
                             break;
                         }

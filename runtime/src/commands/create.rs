@@ -110,7 +110,8 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         None => None,
     };
     let built = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
-        .with_executor(super::ContainerExecutor { tty_sync: broker.as_ref().map(|b| b.executor_sync_fd()) })
+        // No wait in the init: create/run return (and so start comes) only once the broker is done.
+        .with_executor(super::ContainerExecutor::default())
         .with_pid_file(opts.pid_file)?
         .with_console_socket(broker.as_ref().map(|b| b.socket()))
         .with_root_path(&root)?
