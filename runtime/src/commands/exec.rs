@@ -167,7 +167,6 @@ fn exec_process(
     process_raw: Option<&[u8]>,
 ) -> Result<oci_spec::runtime::Process> {
     use oci_spec::runtime::{Capability, Process};
-    use std::str::FromStr;
 
     if let Some(raw) = process_raw {
         return serde_json::from_slice::<Process>(raw).context("--process: not an OCI process object");
@@ -187,7 +186,11 @@ fn exec_process(
         for c in &args.cap {
             let upper = c.to_ascii_uppercase();
             let name = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
-            added.push(Capability::from_str(&name).map_err(|_| anyhow::anyhow!("unknown capability {c}"))?);
+            // oci-spec's names are config.json's (serde: "CAP_X"; its FromStr wants "X").
+            added.push(
+                serde_json::from_value::<Capability>(serde_json::Value::String(name))
+                    .map_err(|_| anyhow::anyhow!("unknown capability {c}"))?,
+            );
         }
         let mut caps = p.capabilities().clone().unwrap_or_default();
         let add = |set: Option<&oci_spec::runtime::Capabilities>| {
