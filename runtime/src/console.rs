@@ -226,6 +226,13 @@ fn broker_thread(
     if let Some((rows, cols)) = terminal.size.filter(|(r, c)| *r > 0 && *c > 0) {
         set_size(master.as_raw_fd(), rows, cols)?;
     }
+    if matches!(target, Target::Foreground) {
+        // The host terminal's size, as runc's resize after start, but before the process can
+        // look (an exec'd process runs as soon as it is released).
+        if let Some(host) = host_console() {
+            resize_from(host.as_raw_fd(), master.as_raw_fd());
+        }
+    }
     if let Some(uid) = terminal.owner {
         chown_peer(&master, uid)?;
     }
