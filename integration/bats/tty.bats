@@ -26,12 +26,12 @@ set_config() {
 
 # in_terminal CMD: run CMD under a pseudo-terminal of its own (script(1)) sized 30x100,
 # bounded; output without the terminal's carriage returns. (script's stdin is /dev/null: at
-# its EOF script may type an end-of-file character, echoed as "^D" or "^@": lines are matched
-# at their end.)
+# its EOF script types an end-of-file character, which the container's terminal echoes as
+# "^D" or "^@" at some point of the output: taken out.)
 in_terminal() {
 	local cmd
 	cmd=$(printf '%q ' "$@")
-	timeout --kill-after=5 60 script -qefc "stty rows 30 cols 100; exec $cmd" /dev/null </dev/null | tr -d '\r'
+	timeout --kill-after=5 60 script -qefc "stty rows 30 cols 100; exec $cmd" /dev/null </dev/null | tr -d '\r\000' | sed 's/\^[@D]//g'
 	return "${PIPESTATUS[0]}"
 }
 
