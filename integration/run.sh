@@ -47,6 +47,9 @@ else
 	suite "firewall (pure cgroup v2)" hack/pure-v2.sh bats integration/bats/firewall.bats integration/bats/hardening_netns.bats
 	# Real clients in a Debian rootfs (hack/mkrootfs-debian.sh; built once, ~2 min, cached).
 	suite "real clients: long transfers" bats integration/bats/clients_long.bats
+	suite "real clients: Kubernetes search list and workload identity" bats integration/bats/clients_k8s.bats
+	suite "real clients: resolver failover" bats integration/bats/clients_failover.bats
+	suite "metrics and installer" bats integration/bats/metrics.bats integration/bats/installer.bats
 	# Upgrades: a container of the last build before program sets (its own programs and maps
 	# in its pins), deleted by this one. That build is made once (~5 min, cached in target/).
 	old_rc=0

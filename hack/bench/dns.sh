@@ -3,6 +3,11 @@
 # sidecar's memory. Needs root, dnsperf, jq, nsenter, and the test world (hack/world-netns.sh).
 #
 #   hack/bench/dns.sh [-r ROUNDS] [-l SECONDS] [-L SECONDS] [-Q QPS] [-c CLIENTS] [-q OUTSTANDING]
+#                     [-N IP]
+#
+# -N IP: a second nameserver in the container's resolv.conf, after 198.18.0.2 (the proxy then
+# takes its failover path, failover.rs, with the first upstream alive); e.g. -N fd00:cf::2,
+# the same dnsmasq over IPv6.
 #
 # Set-up: a test world (dnsmasq on 198.18.0.2, no cache, answers the test names), and a
 # firewalled cgfw-runc container (`sleep`) in the world's client netns with
@@ -45,6 +50,7 @@ LAT_SECONDS=3
 LAT_QPS=2000
 CLIENTS=4
 OUTSTANDING=200
+SECOND_NS=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-r) ROUNDS=$2; shift 2 ;;
@@ -53,7 +59,8 @@ while [ $# -gt 0 ]; do
 	-Q) LAT_QPS=$2; shift 2 ;;
 	-c) CLIENTS=$2; shift 2 ;;
 	-q) OUTSTANDING=$2; shift 2 ;;
-	-h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-N) SECOND_NS=(--nameserver "$2"); shift 2 ;;
+	-h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "dns.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -80,7 +87,7 @@ trap 'exit 130' INT TERM
 NETNS=/run/netns/$WORLD-c
 DNS=198.18.0.2
 
-"$REPO/hack/mkbundle.sh" "$WORK/bundle" --net-ns "$NETNS" --nameserver "$DNS" \
+"$REPO/hack/mkbundle.sh" "$WORK/bundle" --net-ns "$NETNS" --nameserver "$DNS" "${SECOND_NS[@]}" \
 	--annotation "cgfw.io/allow=allowed.test, far.test" --args "sleep 3600" >/dev/null
 
 # start_container ID: create+start; sets PID, SIDECAR, CGDIR.

@@ -210,8 +210,11 @@ pod_netns() {
 	[[ $output == *'"kind":"dns"'* ]]
 	[[ $output == *'"comm":"wget"'* ]]
 	[[ $output == *'"rule":"block github.com"'* ]]
+	# ... naming the pod and container the CRI gave (issue 14).
+	jq -se 'length >= 1 and all(.[]; .workload == {namespace: "default", pod: "fw", container: "app"})' <<<"$output" >/dev/null
 	# Live report through the runtime, as an admin would read it on the node.
 	run -0 timeout 20 "$RUNTIME" --root "$CRI_DIR/cgfw-root/k8s.io" --cgfw-log-dir "$CRI_LOGS" report "$CID"
+	jq -e --arg pod "$POD" '.workload == {namespace: "default", pod: "fw", container: "app", sandbox_id: $pod}' <<<"$output" >/dev/null
 	[ "$(jq -r '.domains[] | select(.domain == "github.com") | .verdict' <<<"$output")" = blocked ]
 	[ "$(jq -r '.domains[] | select(.domain == "allowed.test") | .verdict' <<<"$output")" = allowed ]
 

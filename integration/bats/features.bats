@@ -27,6 +27,14 @@ teardown() { teardown_common; }
 		and (.linux.namespaces | map(.type) | index("mount") != null)' config.json
 }
 
+@test "spec: the same starting configuration as runc spec (terminal, hostname, devices, namespaces, capabilities)" {
+	command -v runc >/dev/null || skip "runc not installed"
+	mkdir "$TEST_DIR/ours" "$TEST_DIR/runc"
+	run -0 rt spec --bundle "$TEST_DIR/ours"
+	(cd "$TEST_DIR/runc" && runc spec)
+	diff <(jq -S . "$TEST_DIR/runc/config.json") <(jq -S . "$TEST_DIR/ours/config.json") || fail "spec differs from runc's"
+}
+
 @test "spec --bundle DIR: writes DIR/config.json" {
 	mkdir "$TEST_DIR/sb"
 	run -0 rt spec --bundle "$TEST_DIR/sb"

@@ -98,6 +98,8 @@ pub enum Command {
     Update(liboci_cli::Update),
     /// Print the firewall audit report of a container (running or deleted)
     Report(ReportArgs),
+    /// Print the firewall's figures in the Prometheus text format (node_exporter textfile collector)
+    Metrics(MetricsArgs),
     /// Policy tools
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -152,10 +154,22 @@ pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    pub container_id: String,
+    #[arg(required_unless_present = "pod", conflicts_with = "pod")]
+    pub container_id: Option<String>,
+    /// Every report (running or deleted containers) of this Kubernetes pod, NAMESPACE/NAME
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub pod: Option<String>,
     /// json or table
     #[arg(long, default_value = "json", value_parser = ["json", "table"])]
     pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct MetricsArgs {
+    /// Write to FILE atomically (a temporary file beside it, renamed), e.g.
+    /// /var/lib/node_exporter/textfile/cgfw.prom; default: stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

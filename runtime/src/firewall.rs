@@ -99,13 +99,22 @@ pub fn start_sidecar_early(
     spec: &Spec,
     policy: &Policy,
     packet_guard: PacketGuard,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
 ) -> Result<PendingSidecar> {
+    let resolv_conf = sidecar::resolv_conf_of(spec, bundle);
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let (workload, dropped) = sidecar::workload::from_bundle(&annotations, bundle, id);
+    for warning in &dropped {
+        crate::logging::warn(&format!("container {id}: {warning}"));
+    }
+    warnings.extend(dropped);
     sidecar::spawn(
         global,
         &SidecarConfig {
             id: id.to_string(),
-            upstreams: sidecar::upstreams_for(policy, spec, bundle),
+            upstreams: sidecar::upstreams_for(policy, resolv_conf.as_deref()),
+            search: resolv_conf.as_deref().map(sidecar::search::SearchList::parse).unwrap_or_default(),
+            workload,
             policy: policy.clone(),
             log_dir: global.cgfw_log_dir.clone(),
             pin_dir: sidecar::pin_dir(id),
@@ -156,10 +165,12 @@ pub fn after_build(
     record.firewalled = true;
     record.save(container_dir)?;
     let sidecar_pid = sidecar.start(&ContainerPlace { cgroup, netns })?;
-    record.sidecar = Some(SidecarProcess {
-        pid: sidecar_pid,
-        start_time: process_start_time(sidecar_pid as u32).unwrap_or(0),
-    });
+    // No start time means the sidecar is already gone (or a zombie): a container without its
+    // DNS proxy and event log is not created (teardown finds the pins by the record). A
+    // placeholder time would make `is_alive` false for ever, and a live sidecar unsignalled.
+    let start_time = process_start_time(sidecar_pid as u32)
+        .with_context(|| format!("the firewall sidecar (pid {sidecar_pid}) exited right after it reported ready"))?;
+    record.sidecar = Some(SidecarProcess { pid: sidecar_pid, start_time });
     record.save(container_dir)?;
     if let Some(listener) = guard_listener {
         packet_guard::hand_to_sidecar(container_dir, &listener)?;

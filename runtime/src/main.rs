@@ -10,6 +10,7 @@ mod console;
 mod container_ref;
 mod firewall;
 mod logging;
+mod metrics;
 mod netns;
 mod packet_guard;
 mod sidecar;

@@ -8,6 +8,7 @@ mod exec;
 mod features;
 mod kill;
 mod list;
+mod metrics;
 mod pause;
 mod policy_check;
 mod ps;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Spec(args) => ok(spec::spec(args)),
         Command::Update(args) => ok(update::update(&global, args)),
         Command::Report(args) => ok(report::report(&global, args)),
+        Command::Metrics(args) => ok(metrics::metrics(&global, args)),
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy_check::check(args),
         Command::Sidecar(args) => crate::sidecar::run(&global, &args.container_id),
     }

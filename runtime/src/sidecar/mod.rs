@@ -14,8 +14,11 @@ pub mod eventlog;
 mod proxy;
 mod ratelimit;
 pub mod recorder;
+pub mod search;
+mod failover;
 mod upstream;
 mod upstream_query;
+pub mod workload;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -71,6 +74,12 @@ pub struct SidecarConfig {
     /// `cgfw.io/accept-capabilities`).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Who the container is (CRI annotations, podman's name), for events and the report.
+    #[serde(default)]
+    pub workload: workload::Workload,
+    /// The container's resolv.conf search list and ndots (search-list expansions).
+    #[serde(default)]
+    pub search: search::SearchList,
 }
 
 /// Where the built container lives: the second line of the go pipe.
@@ -351,10 +360,12 @@ impl Firewalled {
             }
         }
         let mut recorder = recorder;
+        recorder.set_workload(config.workload.clone());
+        recorder.set_search_list(config.search.clone());
         for warning in &config.warnings {
             recorder.add_warning(warning.clone());
         }
-        if !config.warnings.is_empty() {
+        if !config.warnings.is_empty() || !config.workload.is_empty() {
             let _ = recorder.flush_report();
         }
         if config.packet_guard == PacketGuard::Seccomp {
@@ -388,6 +399,7 @@ impl Firewalled {
                 upstreams.push(upstream);
             }
         }
+        let upstreams = failover::Upstreams::new(upstreams);
         let proxy = Rc::new(proxy::Proxy::new(config.policy.clone(), firewall.clone(), recorder.clone(), upstreams));
         for socket in udp {
             socket.set_nonblocking(true)?;
@@ -435,6 +447,7 @@ impl Firewalled {
                 _ = tick.tick() => {
                     proxy.prune_long_expired();
                     let mut rec = recorder.borrow_mut();
+                    rec.release_held(false);
                     rec.add_suppressed(events.suppressed());
                     rec.note_suppressed();
                     rec.flush_log();
@@ -473,6 +486,7 @@ impl Firewalled {
         while let Ok(event) = guard_events.try_recv() {
             record_guard_event(refuse, &mut rec, event);
         }
+        rec.release_held(true);
         rec.add_suppressed(events.suppressed());
         rec.note_suppressed();
         rec.flush_report()?;
@@ -695,13 +709,9 @@ fn sockopt_name(level: u8, option: u16) -> String {
     name.to_string()
 }
 
-/// The upstream resolvers for a container: the policy's, else the nameservers of the
-/// resolv.conf the container will see (a bind mount over /etc/resolv.conf, as podman's --dns
-/// makes, else the rootfs's own file).
-pub fn upstreams_for(policy: &Policy, spec: &oci_spec::runtime::Spec, bundle: &Path) -> Vec<SocketAddr> {
-    if !policy.dns_upstreams().is_empty() {
-        return policy.dns_upstreams().to_vec();
-    }
+/// The resolv.conf the container will see: a bind mount over /etc/resolv.conf (as podman's
+/// --dns and the CRI make), else the rootfs's own file. None if it cannot be read.
+pub fn resolv_conf_of(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Option<String> {
     let mounted = spec.mounts().as_ref().and_then(|mounts| {
         mounts
             .iter()
@@ -714,7 +724,20 @@ pub fn upstreams_for(policy: &Policy, spec: &oci_spec::runtime::Spec, bundle: &P
         let root = if root.is_absolute() { root } else { bundle.join(root) };
         root.join("etc/resolv.conf")
     });
-    std::fs::read_to_string(file).map(|text| parse_nameservers(&text)).unwrap_or_default()
+    use std::io::Read;
+    let mut text = String::new();
+    // A resolv.conf is a few hundred bytes; a huge file is not one.
+    File::open(file).ok()?.take(64 << 10).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// The upstream resolvers for a container: the policy's, else the nameservers of its
+/// resolv.conf ([`resolv_conf_of`]).
+pub fn upstreams_for(policy: &Policy, resolv_conf: Option<&str>) -> Vec<SocketAddr> {
+    if !policy.dns_upstreams().is_empty() {
+        return policy.dns_upstreams().to_vec();
+    }
+    resolv_conf.map(parse_nameservers).unwrap_or_default()
 }
 
 fn parse_nameservers(text: &str) -> Vec<SocketAddr> {

@@ -21,7 +21,8 @@ use tokio::time::timeout;
 
 use super::cmdline::Cmdline;
 use super::dns::{self, Action, QueryError};
-use super::upstream::{Exchange, Upstream};
+use super::failover::Upstreams;
+use super::upstream::Exchange;
 use super::upstream_query;
 use super::recorder::{EventKind, EventVerdict, LogEvent, Recorder};
 
@@ -56,7 +57,7 @@ pub struct Proxy {
     pub policy: Policy,
     pub firewall: Rc<Firewall>,
     pub recorder: Rc<RefCell<Recorder>>,
-    upstreams: Vec<Upstream>,
+    upstreams: Upstreams,
     /// Set once the report carries the warning about refused (suspected forged) answers.
     warned_refused: Cell<bool>,
     /// What this proxy wrote to the kernel allow map, and until when. Bounded by the map:
@@ -67,7 +68,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(policy: Policy, firewall: Rc<Firewall>, recorder: Rc<RefCell<Recorder>>, upstreams: Vec<Upstream>) -> Proxy {
+    pub fn new(policy: Policy, firewall: Rc<Firewall>, recorder: Rc<RefCell<Recorder>>, upstreams: Upstreams) -> Proxy {
         Proxy {
             policy,
             firewall,
@@ -147,9 +148,7 @@ impl Proxy {
     /// Upstream sockets: the used ones closed, spare ones made, now that the client has its
     /// answer (see upstream.rs).
     fn tidy_upstreams(&self) {
-        for upstream in &self.upstreams {
-            upstream.tidy();
-        }
+        self.upstreams.tidy();
     }
 
     /// The reply to one client message, or None when it deserves no answer.
@@ -259,7 +258,7 @@ impl Proxy {
     /// of forged packets must not grow the report; each query's event says what it refused,
     /// in "dropped" when answered, in the rule when the upstream failed).
     fn warn_once_if_refused(&self) {
-        if self.warned_refused.get() || self.upstreams.iter().all(|u| u.refused_so_far() == 0) {
+        if self.warned_refused.get() || self.upstreams.refused_so_far() == 0 {
             return;
         }
         self.warned_refused.set(true);
@@ -308,18 +307,9 @@ impl Proxy {
         self.prune_expired(EXPIRED_KEEP);
     }
 
+    /// The upstreams' answer (failover.rs: staggered, failing over, bounded in time).
     async fn forward(&self, request: &[u8]) -> Result<Exchange> {
-        if self.upstreams.is_empty() {
-            bail!("no upstream resolver configured (cgfw.io/dns-upstream or resolv.conf)");
-        }
-        let mut last_err = None;
-        for upstream in &self.upstreams {
-            match upstream.exchange(request).await {
-                Ok(exchange) => return Ok(exchange),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no upstream answered")))
+        self.upstreams.exchange(request).await
     }
 }
 

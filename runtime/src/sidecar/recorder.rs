@@ -25,6 +25,8 @@ use super::bounded::BoundedCache;
 use super::cmdline::{self, Cmdline};
 use super::eventlog::{LogLimits, RotatingLog};
 use super::ratelimit::LogRateLimit;
+use super::search::{Expansions, Refused, SearchList};
+use super::workload::{EventWorkload, Workload};
 
 /// Caps that keep the sidecar's memory bounded whatever the container does. Worst case, all
 /// full: ~2 MiB of report tables, ~1 MiB of command lines in them, 4 caches of 1 MiB, and
@@ -40,6 +42,8 @@ const MAX_REPORT_IPS: usize = 16_384;
 const MAX_REPORT_PIDS: usize = 16_384;
 const MAX_REPORT_CMDLINE_BYTES: usize = 1 << 20;
 const MAX_RULE_TEXTS: usize = 256;
+/// Names listed in the report's `search_expansions` (the rest counted in `report_overflow`).
+const MAX_REPORT_EXPANSIONS: usize = 1024;
 const MAX_WARNINGS: usize = 32;
 /// Caches: command lines by process / by DNS client socket, names by address.
 const MAX_CMDLINES: usize = 4096;
@@ -86,6 +90,9 @@ impl EventKind {
 pub struct LogEvent {
     pub time: String,
     pub container: String,
+    /// Who the container is (pod, container name), when the engine said so.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<EventWorkload>,
     pub pid: Option<u32>,
     /// At most [`cmdline::MAX_CMDLINE_BYTES`]; `cmdline_truncated` says it was cut.
     pub cmdline: Option<String>,
@@ -98,6 +105,10 @@ pub struct LogEvent {
     pub port: Option<u16>,
     pub proto: String,
     pub verdict: EventVerdict,
+    /// DNS only: a refused query labelled as an expansion of the container's own search list
+    /// (see `search.rs`); written only at `cgfw.io/log: all`.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub search_expansion: bool,
     pub rule: String,
     /// DNS only: query type and the addresses the answer allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +130,7 @@ impl LogEvent {
         LogEvent {
             time: now(),
             container: container.to_string(),
+            workload: None,
             pid: None,
             cmdline: None,
             cmdline_truncated: false,
@@ -129,6 +141,7 @@ impl LogEvent {
             port: None,
             proto: proto.to_string(),
             verdict,
+            search_expansion: false,
             rule,
             qtype: None,
             answers: vec![],
@@ -149,6 +162,8 @@ impl LogEvent {
 struct SuppressedNote<'a> {
     time: String,
     container: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload: Option<&'a EventWorkload>,
     kind: &'static str,
     suppressed: u64,
     rule: &'static str,
@@ -209,16 +224,34 @@ pub struct Totals {
     /// Addresses of allowed names refused because the allow map was full (fail closed).
     pub allow_map_full: u64,
     pub event_log_errors: u64,
+    /// Refused queries labelled as expansions of the container's search list (in
+    /// `dns_queries`, not in `dns_blocked`; see `search_expansions`).
+    pub search_expansions: u64,
+}
+
+/// A name refused as a search-list expansion, and how often.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExpansionEntry {
+    pub domain: String,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub container: String,
+    /// Who the container is, as the engine said (CRI annotations, podman's name); absent when
+    /// nothing is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
     pub mode: String,
     pub started: String,
     pub updated: String,
     pub domains: Vec<DomainEntry>,
     pub blocked_destinations: Vec<DestinationEntry>,
+    /// Refused queries that were expansions of the container's own search list (enforce mode,
+    /// never left the host), by name; kept out of `domains`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_expansions: Vec<ExpansionEntry>,
     pub totals: Totals,
     /// Gaps in this container's confinement that the firewall knows of (e.g. a kernel that
     /// cannot run one of its programs).
@@ -295,6 +328,11 @@ fn format_micros(micros: i64) -> String {
 
 pub struct Recorder {
     container: String,
+    workload: Option<Workload>,
+    event_workload: Option<EventWorkload>,
+    /// Refused queries held until they are known to be search-list expansions, or not.
+    expansions: Expansions<LogEvent>,
+    search_expansions: HashMap<Box<str>, u64>,
     level: LogLevel,
     log: Option<RotatingLog>,
     rate_limit: LogRateLimit,
@@ -345,6 +383,10 @@ impl Recorder {
         };
         let mut recorder = Recorder {
             container: id.to_string(),
+            workload: None,
+            event_workload: None,
+            expansions: Expansions::new(SearchList::default()),
+            search_expansions: HashMap::new(),
             level,
             log,
             rate_limit: LogRateLimit::new(Instant::now()),
@@ -374,6 +416,21 @@ impl Recorder {
 
     pub fn container(&self) -> &str {
         &self.container
+    }
+
+    /// Who the container is: in the report and on every event line from now on.
+    pub fn set_workload(&mut self, workload: Workload) {
+        self.event_workload = workload.for_events();
+        self.workload = (!workload.is_empty()).then_some(workload);
+        self.dirty = true;
+    }
+
+    /// The container's search list: refused expansions of it are told apart (enforce mode
+    /// only: in audit mode every refused query was forwarded, see `search.rs`).
+    pub fn set_search_list(&mut self, list: SearchList) {
+        if self.mode == "enforce" {
+            self.expansions = Expansions::new(list);
+        }
     }
 
     /// The command line of `pid` (cut at the limit), read from /proc once and cached.
@@ -454,6 +511,53 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: LogEvent) {
+        if event.kind == EventKind::Dns && !self.expansions.inactive() {
+            if let Some(name) = event.domain.as_deref() {
+                let now = Instant::now();
+                for expansion in self.expansions.asked(now, event.pid, name) {
+                    self.record_expansion(expansion);
+                }
+                if event.verdict == EventVerdict::Blocked {
+                    let name = name.to_string();
+                    match self.expansions.refused(now, event.pid, &name, event) {
+                        Refused::Ordinary(event) => self.record_now(event),
+                        Refused::Expansion(event) => self.record_expansion(event),
+                        Refused::Held => {}
+                    }
+                    return;
+                }
+            }
+        }
+        self.record_now(event)
+    }
+
+    /// Held refused queries whose stem did not come in time (every one with `all`, at exit):
+    /// recorded as the ordinary blocked events they are.
+    pub fn release_held(&mut self, all: bool) {
+        for event in self.expansions.expired(Instant::now(), all) {
+            self.record_now(event);
+        }
+    }
+
+    fn record_expansion(&mut self, mut event: LogEvent) {
+        self.dirty = true;
+        self.totals.dns_queries += 1;
+        self.totals.search_expansions += 1;
+        let name = event.domain.as_deref().unwrap_or("-");
+        if let Some(count) = self.search_expansions.get_mut(name) {
+            *count += 1;
+        } else if self.search_expansions.len() < MAX_REPORT_EXPANSIONS {
+            self.search_expansions.insert(Box::from(name), 1);
+        } else {
+            self.totals.report_overflow += 1;
+        }
+        if self.level == LogLevel::All {
+            event.search_expansion = true;
+            self.write_event(event);
+        }
+    }
+
+    fn record_now(&mut self, event: LogEvent) {
         self.dirty = true;
         match event.kind {
             EventKind::AllowMapFull => {
@@ -496,14 +600,23 @@ impl Recorder {
             LogLevel::Blocked => event.verdict != EventVerdict::Allowed,
             LogLevel::All => true,
         };
-        if wanted && self.log.is_some() {
-            if self.rate_limit.allow(event.pid, event.kind.tag(), Instant::now()) {
-                let line = serde_json::to_vec(&event).unwrap_or_default();
-                self.write_line(&line);
-            } else {
-                self.totals.log_lines_suppressed += 1;
-                self.unnoted_suppressed += 1;
-            }
+        if wanted {
+            self.write_event(event);
+        }
+    }
+
+    /// One event line, if the log's rate limit lets it through (else counted).
+    fn write_event(&mut self, mut event: LogEvent) {
+        if self.log.is_none() {
+            return;
+        }
+        if self.rate_limit.allow(event.pid, event.kind.tag(), Instant::now()) {
+            event.workload = self.event_workload.clone();
+            let line = serde_json::to_vec(&event).unwrap_or_default();
+            self.write_line(&line);
+        } else {
+            self.totals.log_lines_suppressed += 1;
+            self.unnoted_suppressed += 1;
         }
     }
 
@@ -525,6 +638,7 @@ impl Recorder {
         let note = SuppressedNote {
             time: now(),
             container: &self.container,
+            workload: self.event_workload.as_ref(),
             kind: "log_suppressed",
             suppressed: std::mem::take(&mut self.unnoted_suppressed),
             rule: "event log rate limit (per process and kind, and per container); every event is still counted in the report",
@@ -648,6 +762,7 @@ impl Recorder {
     pub fn report(&self) -> Report {
         Report {
             container: self.container.clone(),
+            workload: self.workload.clone(),
             mode: self.mode.clone(),
             started: self.started.clone(),
             updated: now(),
@@ -658,6 +773,15 @@ impl Recorder {
                 domains
             },
             blocked_destinations: self.destinations.values().cloned().collect(),
+            search_expansions: {
+                let mut names: Vec<ExpansionEntry> = self
+                    .search_expansions
+                    .iter()
+                    .map(|(domain, count)| ExpansionEntry { domain: domain.to_string(), count: *count })
+                    .collect();
+                names.sort_by(|a, b| a.domain.cmp(&b.domain));
+                names
+            },
             totals: self.totals.clone(),
             warnings: self.report_warnings(),
         }
@@ -728,7 +852,11 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 /// Renders a report for people.
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
-    out.push_str(&format!("container {} (mode {}), since {}, updated {}\n\n", report.container, report.mode, report.started, report.updated));
+    out.push_str(&format!("container {} (mode {}), since {}, updated {}\n", report.container, report.mode, report.started, report.updated));
+    if let Some(workload) = &report.workload {
+        out.push_str(&format!("workload: {}\n", workload.describe()));
+    }
+    out.push('\n');
     out.push_str(&format!("{:<40} {:<12} {:>6}  {:<36} {:<16} {}\n", "DOMAIN", "VERDICT", "COUNT", "RULE", "PIDS", "IPS"));
     for d in &report.domains {
         out.push_str(&format!(
@@ -759,6 +887,15 @@ pub fn render_table(report: &Report) -> String {
             join(d.pids.iter()),
             join(d.cmdlines.iter().map(|c| format!("{c:?}"))),
         ));
+    }
+    if !report.search_expansions.is_empty() {
+        out.push_str(&format!(
+            "\nsearch-list expansions refused (NXDOMAIN, never left the host; the name itself was asked next): {}\n",
+            report.totals.search_expansions
+        ));
+        for e in &report.search_expansions {
+            out.push_str(&format!("  {:<60} {:>6}\n", e.domain, e.count));
+        }
     }
     for warning in &report.warnings {
         out.push_str(&format!("\nWARNING: {warning}\n"));
@@ -868,6 +1005,59 @@ mod tests {
         assert!(lines.iter().any(|l| l["cmdline_truncated"] == true));
         let note = lines.iter().find(|l| l["kind"] == "log_suppressed").expect("a log_suppressed note");
         assert_eq!(note["suppressed"], t.log_lines_suppressed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn dns(name: &str, verdict: EventVerdict, pid: u32) -> LogEvent {
+        let mut e = event(EventKind::Dns, verdict, Some(name), None);
+        e.pid = Some(pid);
+        e
+    }
+
+    fn read_report(dir: &Path, id: &str) -> Report {
+        serde_json::from_slice(&std::fs::read(report_path(dir, id)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn search_list_expansions_are_counted_apart_and_the_rest_stays_blocked() {
+        use crate::sidecar::search::SearchList;
+        let dir = std::env::temp_dir().join(format!("cgfw-rec6-{}", std::process::id()));
+        let mut rec = Recorder::new(&dir, "c6", LogLevel::All, "enforce", LogLimits::default()).unwrap();
+        rec.set_search_list(SearchList::parse("search ns.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"));
+        rec.set_workload(Workload { namespace: Some("ns".into()), pod: Some("p".into()), sandbox_id: Some("s1".into()), ..Default::default() });
+        for d in ["ns.svc.cluster.local", "svc.cluster.local", "cluster.local"] {
+            rec.record(dns(&format!("allowed.test.{d}"), EventVerdict::Blocked, 42));
+        }
+        // A lone expansion-shaped query, and one whose stem another process asks.
+        rec.record(dns("lone.cluster.local", EventVerdict::Blocked, 42));
+        rec.record(dns("other.cluster.local", EventVerdict::Blocked, 42));
+        rec.record(dns("other", EventVerdict::Blocked, 43));
+        rec.record(dns("allowed.test", EventVerdict::Allowed, 42));
+        rec.release_held(true);
+        rec.flush_report().unwrap();
+        let report = read_report(&dir, "c6");
+        let t = &report.totals;
+        assert_eq!((t.search_expansions, t.dns_blocked, t.dns_queries), (3, 3, 7));
+        let names: Vec<&str> = report.domains.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(names, ["allowed.test", "lone.cluster.local", "other", "other.cluster.local"]);
+        assert_eq!(report.search_expansions.len(), 3);
+        assert_eq!(report.workload.as_ref().unwrap().sandbox_id.as_deref(), Some("s1"));
+        let log = std::fs::read_to_string(event_log_path(&dir, "c6")).unwrap();
+        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.iter().filter(|l| l["search_expansion"] == true).count(), 3);
+        assert!(lines.iter().all(|l| l["workload"] == serde_json::json!({"namespace": "ns", "pod": "p"})), "{log}");
+        assert!(render_table(&report).contains("workload: pod ns/p, sandbox s1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Audit mode: nothing is labelled (would-block queries were forwarded).
+        let mut rec = Recorder::new(&dir, "c7", LogLevel::Blocked, "audit", LogLimits::default()).unwrap();
+        rec.set_search_list(SearchList::parse("search cluster.local\noptions ndots:5\n"));
+        rec.record(dns("allowed.test.cluster.local", EventVerdict::WouldBlock, 42));
+        rec.record(dns("allowed.test", EventVerdict::Allowed, 42));
+        rec.flush_report().unwrap();
+        let report = read_report(&dir, "c7");
+        assert_eq!((report.totals.search_expansions, report.totals.dns_would_block), (0, 1));
+        assert!(report.workload.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,9 +7,15 @@
 //! random id and its question name in random letter case (DNS 0x20, see upstream_query.rs),
 //! and only an answer with that id and that exact question is taken: a forger has to hit
 //! port, id and case while the query is in flight. Anything else that arrives is counted as
-//! refused (suspected forgery) and the query keeps waiting for the real answer until its
-//! timeout: a forged packet cannot cut the exchange short. TCP (for truncated answers) uses a
-//! connection per exchange with the same id and question checks.
+//! refused (suspected forgery), at once (also on an exchange then dropped because another
+//! upstream answered first, failover.rs), and the query keeps waiting for the real answer
+//! until its deadline: a forged answer cannot cut the exchange short. An ICMP error on the
+//! socket (port unreachable) does end the exchange, so that the query fails over to the next
+//! upstream at once: a forged one (which the egress filter's anti-spoofing stops from inside
+//! the container anyway) can only do that, or fail the query, never have an answer taken.
+//! TCP (for truncated answers) uses a connection per exchange with the same id and question
+//! checks. The same query sent to several upstreams (failover.rs) is an exchange on each, with
+//! a socket, an id and a case of its own.
 //!
 //! The container sees the port of a socket in flight (/proc/net/udp), so against it the UDP
 //! secret is the id and the case: 16 bits plus one per letter. Every wrong guess that reaches
@@ -27,7 +33,9 @@
 //! random port right then, and after the query it is closed, never reused. Closing and
 //! replenishing happen in [`Upstream::tidy`], which the proxy calls after the client has its
 //! answer. So the exposure of each port is what it was (from the query to its answer, plus
-//! the moment until the reply is out), and each socket still carries exactly one query.
+//! the moment until the reply is out), and each socket still carries exactly one query. An
+//! exchange dropped before its end (another upstream answered first) leaves its socket to the
+//! same `tidy`.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -46,7 +54,6 @@ use tokio::time::{timeout_at, Instant};
 
 use super::upstream_query::{Outgoing, Refusal};
 
-pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a refused (suspected forged) message, queries to that upstream go over TCP for this
 /// long, counted from the last refusal.
 pub const TCP_AFTER_REFUSAL: Duration = Duration::from_secs(60);
@@ -75,7 +82,12 @@ pub struct Upstream {
 /// A UDP socket for one upstream query, watched for reading by the event loop.
 type QuerySocket = AsyncFd<std::net::UdpSocket>;
 
+/// What a query socket waits for: an answer, or an error (an ICMP error sets the socket's
+/// error, which epoll reports as EPOLLERR alone: a wait for readable would miss it).
+const ANSWER_OR_ERROR: Interest = Interest::READABLE.add(Interest::ERROR);
+
 /// An answer taken from the upstream, with the client's id already restored.
+#[derive(Debug)]
 pub struct Exchange {
     pub answer: Vec<u8>,
     /// Messages that arrived on the query's socket or connection before the answer and were
@@ -154,23 +166,30 @@ impl Upstream {
         }
     }
 
-    /// One exchange: over UDP, then over TCP if the answer was truncated or anything was
-    /// refused on the way; over TCP alone while this upstream is under suspicion.
-    pub async fn exchange(&self, request: &[u8]) -> Result<Exchange> {
+    /// One exchange, ending by `deadline` (the query's, see failover.rs): over UDP, then over
+    /// TCP if the answer was truncated or anything was refused on the way; over TCP alone while
+    /// this upstream is under suspicion. Every refused message is counted as it arrives, on
+    /// this upstream and in `seen` (the query's tally, across the upstreams it asks), so the
+    /// count holds even if the exchange is dropped because another upstream answered first.
+    pub async fn exchange(&self, request: &[u8], deadline: Instant, seen: &Cell<Refused>) -> Result<Exchange> {
         // The TCP exchange's future is boxed: it is the rare path, and inline it would make
         // every query's task larger (an allocation glibc serves slowly past 1 KiB).
         if self.under_suspicion() {
-            return Box::pin(self.exchange_tcp(request)).await;
+            return Box::pin(self.exchange_tcp(request, deadline, seen)).await;
         }
-        let udp = self.exchange_udp(request).await?;
+        let udp = self.exchange_udp(request, deadline, seen).await?;
         let truncated = udp.answer[2] & 0x02 != 0;
         if !truncated && udp.refused.total() == 0 {
             return Ok(udp);
         }
-        let mut tcp = Box::pin(self.exchange_tcp(request)).await?;
+        let mut tcp = Box::pin(self.exchange_tcp(request, deadline, seen)).await?;
         tcp.refused.mismatched = tcp.refused.mismatched.saturating_add(udp.refused.mismatched);
         tcp.refused.case_changed = tcp.refused.case_changed.saturating_add(udp.refused.case_changed);
         Ok(tcp)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     fn under_suspicion(&self) -> bool {
@@ -199,9 +218,10 @@ impl Upstream {
         Ok(socket)
     }
 
-    /// A new UDP socket of the upstream's family, registered with the event loop (for reading
-    /// only: a send on a UDP socket does not wait), neither bound nor connected: it has no
-    /// port, so nothing can be sent to it.
+    /// A new UDP socket of the upstream's family, registered with the event loop for reading
+    /// and errors (a send on a UDP socket does not wait; an ICMP error on a connected socket
+    /// makes it report an error, not readable), neither bound nor connected: it has no port,
+    /// so nothing can be sent to it.
     fn unbound_socket(&self) -> Result<QuerySocket> {
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
@@ -209,7 +229,7 @@ impl Upstream {
         let fd = socket(family, SockType::Datagram, flags, None).context("creating an upstream socket")?;
         // SAFETY: the std socket owns the descriptor (just made) and keeps it open, unchanged,
         // for as long as the AsyncFd holds it.
-        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), Interest::READABLE) }
+        unsafe { AsyncFd::register_with_interest(std::net::UdpSocket::from(fd), ANSWER_OR_ERROR) }
             .map_err(|e| e.into_parts().1)
             .context("registering an upstream socket")
     }
@@ -225,16 +245,22 @@ impl Upstream {
     /// One exchange over UDP, on a socket of its own. The answer comes back with the
     /// request's own id (the client's question spelling is restored by the caller, on the
     /// parsed answer: `upstream_query::restore_client_case`).
-    async fn exchange_udp(&self, request: &[u8]) -> Result<Exchange> {
+    async fn exchange_udp(&self, request: &[u8], deadline: Instant, seen: &Cell<Refused>) -> Result<Exchange> {
         let outgoing = prepare(request)?;
-        let socket = self.query_socket()?;
-        let result = self.exchange_on(&socket, &outgoing, request).await;
-        self.spend(socket);
-        result
+        // Spent when the exchange ends, also when it is dropped (another upstream answered
+        // first): the socket is closed then, by the next `tidy`, and never carries another query.
+        let socket = Spend { upstream: self, socket: Some(self.query_socket()?) };
+        self.exchange_on(socket.get(), &outgoing, request, deadline, seen).await
     }
 
-    async fn exchange_on(&self, socket: &QuerySocket, outgoing: &Outgoing, request: &[u8]) -> Result<Exchange> {
-        let deadline = Instant::now() + UPSTREAM_TIMEOUT;
+    async fn exchange_on(
+        &self,
+        socket: &QuerySocket,
+        outgoing: &Outgoing,
+        request: &[u8],
+        deadline: Instant,
+        seen: &Cell<Refused>,
+    ) -> Result<Exchange> {
         // One datagram on a fresh socket: its send buffer is empty, so the send never has to
         // wait (if it ever said EAGAIN, the exchange fails like on any send error).
         socket.get_ref().send(&outgoing.wire).with_context(|| format!("sending to {}", self.addr))?;
@@ -242,7 +268,7 @@ impl Upstream {
         loop {
             // Read only once the socket is readable, into the shared buffer (never held across
             // an await): no buffer per query.
-            let mut ready = match timeout_at(deadline, socket.readable()).await {
+            let mut ready = match timeout_at(deadline, socket.ready(ANSWER_OR_ERROR)).await {
                 Err(_) => return Err(self.no_answer("", &refused)),
                 Ok(Err(_)) => continue,
                 Ok(Ok(ready)) => ready,
@@ -252,9 +278,11 @@ impl Upstream {
                 Ok(Ok(len)) => len,
                 // Nothing there after all (readiness cleared): wait again.
                 Err(_would_block) => continue,
-                // An ICMP error (upstream port closed) or a local error: the exchange ends at
-                // its timeout as before, not on a packet anybody in the namespace can send.
-                Ok(Err(_)) => continue,
+                // An ICMP error (port unreachable: nothing listens there; the kernel reports
+                // it on a connected socket) or a local error: this upstream has no answer for
+                // us, the query moves on to the next one now (failover.rs). A forged ICMP
+                // error can do no more than that: end this exchange, never make an answer taken.
+                Ok(Err(err)) => return Err(self.unreachable(err, &refused)),
             };
             match outgoing.check(&buf[..len]) {
                 Ok(()) => {
@@ -266,16 +294,15 @@ impl Upstream {
                     }
                     return Ok(self.taken(answer, refused));
                 }
-                Err(refusal) => refused.note(refusal),
+                Err(refusal) => self.refuse(refusal, &mut refused, seen),
             }
         }
     }
 
     /// One exchange over TCP, on a connection of its own, with the same checks as UDP.
-    async fn exchange_tcp(&self, request: &[u8]) -> Result<Exchange> {
+    async fn exchange_tcp(&self, request: &[u8], deadline: Instant, seen: &Cell<Refused>) -> Result<Exchange> {
         let addr = self.addr;
         let outgoing = prepare(request)?;
-        let deadline = Instant::now() + UPSTREAM_TIMEOUT;
         let mut refused = Refused::default();
         let exchange = async {
             let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
@@ -290,7 +317,7 @@ impl Upstream {
                 stream.read_exact(&mut bytes).await?;
                 match outgoing.check(&bytes) {
                     Ok(()) => return anyhow::Ok(bytes),
-                    Err(refusal) => refused.note(refusal),
+                    Err(refusal) => self.refuse(refusal, &mut refused, seen),
                 }
             }
         };
@@ -303,27 +330,37 @@ impl Upstream {
     }
 
     fn taken(&self, answer: Vec<u8>, refused: Refused) -> Exchange {
-        self.count(&refused);
         if refused.total() > 0 {
             tracing::warn!("upstream {}: {refused} before the answer", self.addr);
         }
         Exchange { answer, refused }
     }
 
-    fn count(&self, refused: &Refused) {
-        if refused.total() == 0 {
-            return;
-        }
-        self.refused_total.set(self.refused_total.get().saturating_add(u64::from(refused.total())));
+    /// A message refused on one of this upstream's sockets or connections: counted at once
+    /// (the exchange may be dropped before it ends), in the exchange's, the query's and the
+    /// upstream's tallies; the upstream is then asked over TCP only for a while.
+    fn refuse(&self, refusal: Refusal, exchange: &mut Refused, seen: &Cell<Refused>) {
+        exchange.note(refusal);
+        let mut query = seen.get();
+        query.note(refusal);
+        seen.set(query);
+        self.refused_total.set(self.refused_total.get().saturating_add(1));
         if !self.under_suspicion() {
             tracing::warn!("upstream {}: answers refused; asking it over TCP only for {TCP_AFTER_REFUSAL:?}", self.addr);
         }
         self.last_refusal.set(Some(Instant::now()));
     }
 
+    fn unreachable(&self, err: std::io::Error, refused: &Refused) -> anyhow::Error {
+        let mut message = format!("upstream {} unreachable: {err}", self.addr);
+        if refused.total() > 0 {
+            message.push_str(&format!(" ({refused})"));
+        }
+        anyhow::anyhow!(message)
+    }
+
     fn no_answer(&self, transport: &str, refused: &Refused) -> anyhow::Error {
-        self.count(refused);
-        let mut message = format!("no {transport}answer from {} within {UPSTREAM_TIMEOUT:?}", self.addr);
+        let mut message = format!("no {transport}answer from {} in time", self.addr);
         if refused.total() > 0 {
             tracing::warn!("upstream {}: {refused}, and no real answer", self.addr);
             message.push_str(&format!(" ({refused})"));
@@ -336,6 +373,26 @@ impl Upstream {
             }
         }
         anyhow::anyhow!(message)
+    }
+}
+
+/// A query's socket, spent (see [`Upstream::spend`]) when the exchange ends or is dropped.
+struct Spend<'a> {
+    upstream: &'a Upstream,
+    socket: Option<QuerySocket>,
+}
+
+impl Spend<'_> {
+    fn get(&self) -> &QuerySocket {
+        self.socket.as_ref().expect("a socket until dropped")
+    }
+}
+
+impl Drop for Spend<'_> {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            self.upstream.spend(socket);
+        }
     }
 }
 
@@ -401,6 +458,10 @@ mod tests {
         q
     }
 
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(2)
+    }
+
     /// The upstream's answer to `got`: the same message with QR set (question echoed as is).
     fn echo(got: &[u8]) -> Vec<u8> {
         let mut answer = got.to_vec();
@@ -444,7 +505,9 @@ mod tests {
             .run_until(async {
                 let upstream = Upstream::new(addr);
                 let request = query("www.allowed.test");
-                let first = upstream.exchange(&request).await.unwrap();
+                let seen = Cell::new(Refused::default());
+                let first = upstream.exchange(&request, deadline(), &seen).await.unwrap();
+                assert_eq!(seen.get(), first.refused);
                 assert_eq!(first.refused, Refused { mismatched: 0, case_changed: 1 });
                 // The client's id is back; the UDP answer was not used: TCP asked again.
                 assert_eq!(first.answer[..2], request[..2]);
@@ -453,7 +516,7 @@ mod tests {
                 assert!(upstream.under_suspicion());
                 assert_eq!(upstream.refused_so_far(), 1);
                 // Under suspicion: TCP only (no forgery offered there).
-                let second = upstream.exchange(&request).await.unwrap();
+                let second = upstream.exchange(&request, deadline(), &Cell::default()).await.unwrap();
                 assert_eq!(second.refused.total(), 0);
                 assert_eq!(tcp_queries.get(), 2);
             })
@@ -479,7 +542,7 @@ mod tests {
             .run_until(async {
                 let upstream = Upstream::new(addr);
                 for _ in 0..3 {
-                    let got = upstream.exchange(&query("allowed.test")).await.unwrap();
+                    let got = upstream.exchange(&query("allowed.test"), deadline(), &Cell::default()).await.unwrap();
                     assert_eq!(got.refused.total(), 0);
                     assert_eq!(got.answer[..2], [0x42, 0x42]);
                 }

@@ -123,6 +123,14 @@ impl Outgoing {
     }
 }
 
+/// Whether `request` can be prepared for upstream ([`Outgoing::new`] would take it): a header
+/// and a plain question name followed by its type and class. Checked once per query, before
+/// any upstream is asked, so a query no upstream could be sent is not taken for upstreams
+/// failing.
+pub fn plain_question(request: &[u8]) -> bool {
+    question_name_end(request).is_some_and(|end| request.len() >= end + QUESTION_TAIL)
+}
+
 /// Offset just past the question name that starts after the header, when it is a plain
 /// sequence of labels (no compression pointer, which a question has no use for) of at most
 /// 255 bytes within `message`.
@@ -275,11 +283,16 @@ mod tests {
         request[12] = 0xc0; // pointer
         request[13] = 0x00;
         assert_eq!(Outgoing::new(&request, 1, ones).unwrap_err(), QuestionError::NotPlain);
+        assert!(!plain_question(&request));
         let request = query("allowed.test.", RecordType::A);
+        assert!(plain_question(&request) && Outgoing::new(&request, 1, ones).is_ok());
         assert_eq!(Outgoing::new(&request[..20], 1, ones).unwrap_err(), QuestionError::NotPlain);
+        assert!(!plain_question(&request[..20]));
         // Name complete, type and class cut off.
         assert_eq!(Outgoing::new(&request[..request.len() - 1], 1, ones).unwrap_err(), QuestionError::NotPlain);
+        assert!(!plain_question(&request[..request.len() - 1]));
         assert_eq!(Outgoing::new(&[0u8; 5], 1, ones).unwrap_err(), QuestionError::NotPlain);
+        assert!(!plain_question(&[0u8; 5]));
     }
 
     #[test]
