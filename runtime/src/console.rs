@@ -475,3 +475,47 @@ fn write_all_fd(fd: RawFd, mut data: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_checks_are_runcs() {
+        let sock = Path::new("/run/x.sock");
+        assert!(check_terminal(true, true, Some(sock)).is_ok());
+        assert!(check_terminal(true, false, None).is_ok());
+        assert!(check_terminal(false, true, None).is_ok());
+        assert!(check_terminal(false, false, None).is_ok());
+        let e = check_terminal(true, true, None).unwrap_err().to_string();
+        assert!(e.contains("cannot allocate tty if runc will detach without setting console socket"), "{e}");
+        for (terminal, detach) in [(true, false), (false, true), (false, false)] {
+            let e = check_terminal(terminal, detach, Some(sock)).unwrap_err().to_string();
+            assert!(e.contains("cannot use console socket if runc will not detach or allocate tty"), "{e}");
+        }
+    }
+
+    #[test]
+    fn terminal_owner_is_the_process_uid_mapped_out_of_its_user_namespace() {
+        let mut process = oci_spec::runtime::Process::default();
+        let mut user = process.user().clone();
+        user.set_uid(1000);
+        process.set_user(user);
+        process.set_console_size(Some(oci_spec::runtime::BoxBuilder::default().height(10u64).width(110u64).build().unwrap()));
+        let t = Terminal::of(&process, None);
+        assert_eq!(t.owner, Some(1000));
+        assert_eq!(t.size, Some((10, 110)));
+
+        let mapping = oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(100000u32)
+            .size(65536u32)
+            .build()
+            .unwrap();
+        let mut spec = oci_spec::runtime::Spec::default();
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_uid_mappings(Some(vec![mapping]));
+        spec.set_linux(Some(linux));
+        assert_eq!(Terminal::of(&process, Some(&spec)).owner, Some(101000));
+    }
+}

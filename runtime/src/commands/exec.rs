@@ -289,3 +289,20 @@ fn has_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_process;
+
+    #[test]
+    fn a_process_without_user_runs_as_root_and_others_are_kept_byte_for_byte() {
+        let raw = br#"{"terminal": true, "args": ["/bin/sh"], "cwd": "/"}"#;
+        let fixed: serde_json::Value = serde_json::from_slice(&normalize_process(raw).unwrap()).unwrap();
+        assert_eq!(fixed["user"], serde_json::json!({"uid": 0, "gid": 0}));
+        assert_eq!(fixed["terminal"], true);
+        let _: oci_spec::runtime::Process = serde_json::from_value(fixed).unwrap();
+        let given = br#"{"user": {"uid": 5, "gid": 6}, "args": ["x"], "cwd": "/"}"#;
+        assert_eq!(normalize_process(given).unwrap(), given.to_vec());
+        assert!(normalize_process(b"[1]").is_err());
+    }
+}
