@@ -92,6 +92,22 @@ nothing_left() {
 	nothing_left
 }
 
+@test "containerd: ctr run -t / tasks exec -t (the shim's console socket): a terminal, owned by the process's user" {
+	# ctr -t wants a terminal of its own: script(1) gives it one.
+	local ctr=(ctr --address "$CTD_DIR/containerd.sock" --namespace cgfw-test)
+	run -0 timeout --kill-after=5 60 script -qefc "$(printf '%q ' "${ctr[@]}" "${CTR_RUN[@]}" --rm -t \
+		--rootfs "$ROOTFS" "$NAME" sh -c 'tty; stat -c owner=%u:%g $(tty)')" /dev/null </dev/null
+	[[ $output == */dev/pts/* ]] || fail "got: $output"
+	[[ $output == *owner=0:5* ]] || fail "got: $output"
+	nothing_left
+	run -0 c "${CTR_RUN[@]}" -d --rootfs "$ROOTFS" "$NAME" sleep 600
+	run -0 timeout --kill-after=5 60 script -qefc "$(printf '%q ' "${ctr[@]}" tasks exec -t --user 1000 --exec-id e1 "$NAME" \
+		sh -c 'tty; stat -c owner=%u:%g $(tty)')" /dev/null </dev/null
+	[[ $output == */dev/pts/* ]] || fail "got: $output"
+	[[ $output == *owner=1000:5* ]] || fail "got: $output"
+	run -0 c tasks kill -s SIGKILL "$NAME"
+}
+
 @test "containerd: task in the test world netns (--with-ns network:...) resolves and fetches" {
 	WORLD_UP=wc$(printf '%x' $$)
 	run -0 "$WORLD" up "$WORLD_UP"

@@ -114,3 +114,16 @@ runtime_root_empty() {
 	[[ $output == *github.com* ]] || fail "got: $output"
 	runtime_root_empty
 }
+
+@test "podman run -t / exec -t (conmon's --console-socket): a terminal, owned by the process's user" {
+	run -0 pm run --rm -t -u 1000:100 --network none "${RUN_FLAGS[@]}" --rootfs "$ROOTFS" \
+		sh -c 'tty; stat -c owner=%u:%g $(tty)'
+	[[ ${lines[0]} =~ ^/dev/pts/[0-9]+ ]] || fail "got: $output"
+	[[ ${lines[1]} == owner=1000:5* ]] || fail "got: $output"
+	run -0 pm run -d --name "$NAME" --network none "${RUN_FLAGS[@]}" --rootfs "$ROOTFS" sleep 600
+	run -0 pm exec -t -u 1000:100 "$NAME" sh -c 'tty; stat -c owner=%u:%g $(tty)'
+	[[ ${lines[0]} =~ ^/dev/pts/[0-9]+ ]] || fail "got: $output"
+	[[ ${lines[1]} == owner=1000:5* ]] || fail "got: $output"
+	run -0 pm rm -f -t 0 "$NAME"
+	runtime_root_empty
+}

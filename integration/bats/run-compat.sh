@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 # The compat suite's own files (other *.bats here belong to the firewall/CRI suites).
 files=()
-for f in create kill delete run exec ps pause list events features errors podman containerd leak; do
+for f in create kill delete run exec tty ps pause list events features errors podman containerd leak; do
 	files+=("$HERE/$f.bats")
 done
 cd "$REPO"

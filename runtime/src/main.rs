@@ -6,6 +6,7 @@ mod capabilities;
 mod cgroup2;
 mod cli;
 mod commands;
+mod console;
 mod container_ref;
 mod firewall;
 mod logging;

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
-use crate::{container_ref, firewall};
+use crate::{console, container_ref, firewall};
 
 /// The parts of `create` and `run` that build a container.
 pub(crate) struct CreateOptions<'a> {
@@ -20,6 +20,12 @@ pub(crate) struct CreateOptions<'a> {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub detach: bool,
+}
+
+/// A created container, and the master of its terminal when `run` relays it itself.
+pub(crate) struct Created {
+    pub container: Container,
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 pub fn create(global: &GlobalOpts, args: liboci_cli::Create) -> Result<()> {
@@ -41,7 +47,7 @@ pub fn create(global: &GlobalOpts, args: liboci_cli::Create) -> Result<()> {
 /// Builds the container through libcontainer (its init waits for `start`), then runs the
 /// firewall hook. Any failure after the build deletes the container again: a container that
 /// should be firewalled never exists without its firewall.
-pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Result<Container> {
+pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Result<Created> {
     container_ref::validate_id(opts.id)?;
     let root = super::ensure_root(global)?;
     if container_ref::exists(&root, opts.id)? {
@@ -50,6 +56,14 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
     let bundle = std::fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = super::load_spec(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    console::check_terminal(terminal, opts.detach, opts.console_socket)?;
+    // Connected now: a bad --console-socket fails before anything is made, as with runc.
+    let console_target = match (terminal, opts.console_socket) {
+        (false, _) => None,
+        (true, Some(path)) => Some(console::Target::forward_to(path)?),
+        (true, None) => Some(console::Target::Foreground),
+    };
     let policy = firewall::policy_of(&spec)?;
     // Before anything is made: a refused container leaves nothing behind.
     let capability_warnings = match &policy {
@@ -85,27 +99,45 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         packet_guard::BuildResponder::start(l.as_raw_fd(), refuse)
     });
 
+    // Every terminal goes through our console broker (crate::console): libcontainer gets its
+    // socket, and so is told "detached" (its check_terminal, done above as runc does, is all
+    // it uses that for).
+    let broker = match console_target {
+        Some(target) => {
+            let process = spec.process().as_ref().context("spec has no process")?;
+            Some(console::Broker::start(target, console::Terminal::of(process, Some(&spec)), 3 + opts.preserve_fds.max(0))?)
+        }
+        None => None,
+    };
     let built = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
-        .with_executor(super::ContainerExecutor)
+        // No wait in the init: create/run return (and so start comes) only once the broker is done.
+        .with_executor(super::ContainerExecutor::default())
         .with_pid_file(opts.pid_file)?
-        .with_console_socket(opts.console_socket)
+        .with_console_socket(broker.as_ref().map(|b| b.socket()))
         .with_root_path(&root)?
         .with_preserved_fds(opts.preserve_fds)
         .validate_id()?
         .as_init(&bundle)
         .with_systemd(global.systemd_cgroup)
-        .with_detach(opts.detach)
+        .with_detach(opts.detach || broker.is_some())
         .with_no_pivot(opts.no_pivot)
         .build();
     if let Some(answered) = responder.map(|r| r.finish()).filter(|n| *n > 0) {
         crate::logging::warn(&format!("{answered} packet-socket/io_uring calls refused while creating {}", opts.id));
     }
     let mut container = built?;
-
     let container_dir = root.join(opts.id);
-    if let Err(err) =
-        firewall::after_build(&container, &container_dir, &spec, sidecar, packet_guard, guard_listener)
-    {
+    let mut ready = firewall::after_build(&container, &container_dir, &spec, sidecar, packet_guard, guard_listener)
+        .context("setting up the container's firewall");
+    // The init sent its terminal before it reported ready: the broker has it, or is at it.
+    let mut console = None;
+    if let (Ok(()), Some(broker)) = (&ready, broker) {
+        match broker.finish() {
+            Ok(master) => console = master,
+            Err(err) => ready = Err(err),
+        }
+    }
+    if let Err(err) = ready {
         let record = firewall::Record::load(&container_dir);
         if let Err(e) = container.delete(true) {
             crate::logging::warn(&format!("deleting half-created container {}: {e}", opts.id));
@@ -113,7 +145,7 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         if let Err(e) = firewall::teardown(opts.id, record) {
             crate::logging::warn(&format!("cleaning up after failed create of {}: {e:#}", opts.id));
         }
-        return Err(err.context("setting up the container's firewall"));
+        return Err(err);
     }
-    Ok(container)
+    Ok(Created { container, console })
 }

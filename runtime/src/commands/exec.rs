@@ -5,7 +5,7 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use crate::cli::GlobalOpts;
 use crate::packet_guard::{self, PacketGuard};
-use crate::{capabilities, container_ref, firewall};
+use crate::{capabilities, console, container_ref, firewall};
 
 pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let container = container_ref::load(&global.root, &args.container_id)?;
@@ -30,12 +30,27 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
+    // --process is read once (it may be a pipe: `-p <(...)`), and libcontainer reads our copy.
+    let process_raw = match &args.process {
+        Some(path) => Some(normalize_process(
+            &std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?,
+        )?),
+        None => None,
+    };
+    let process = exec_process(spec.as_ref(), &args, process_raw.as_deref())?;
+    let terminal = process.terminal().unwrap_or(false);
+    console::check_terminal(terminal, args.detach, args.console_socket.as_deref())?;
+    let console_target = match (terminal, &args.console_socket) {
+        (false, _) => None,
+        (true, Some(path)) => Some(console::Target::forward_to(path)?),
+        (true, None) => Some(console::Target::Foreground),
+    };
     let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
     // A process that could hold a capability defeating the firewall is refused, unless the
     // container's policy accepts it (as `create` does for the container's own process).
     let policy = spec.as_ref().and_then(|s| firewall::policy_of(s).ok().flatten());
     if policy.is_some() || firewall::Record::load(&container_dir).is_some_and(|r| r.firewalled) {
-        let (own, added) = exec_capabilities(spec.as_ref(), &args)?;
+        let (own, added) = exec_capabilities(spec.as_ref(), &args, process_raw.as_deref())?;
         let what = "the exec'd process of this firewalled container";
         // The container's own were warned about by `create`: only what exec adds is repeated.
         capabilities::check(&own, policy.as_ref(), what)?;
@@ -48,38 +63,51 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     // A process that may hold CAP_NET_RAW in a firewalled container whose LSM guard is not
     // attached gets the seccomp fallback, answered by the sidecar.
     let guard_listener = match &record {
-        Some(r) if r.firewalled && r.packet_guard != PacketGuard::Lsm && exec_may_hold_net_raw(spec.as_ref(), &args) => {
+        Some(r) if r.firewalled && r.packet_guard != PacketGuard::Lsm && exec_may_hold_net_raw(spec.as_ref(), &args, process_raw.as_deref()) => {
             Some(packet_guard::install(3 + args.preserve_fds.max(0))?)
         }
         _ => None,
     };
 
     super::protect_devnull_stdio();
-    let user = args.user.map(|(uid, _)| uid);
-    let group = args.user.and_then(|(_, gid)| gid);
+    // The process as runc builds it (its getProcess): --process as given, or the container's
+    // process with the command line's changes. libcontainer 0.7 would otherwise start from
+    // an empty process (uid 0, cwd /, no terminal, no rlimits) when there is no --process.
+    let private = tempfile_dir()?;
+    let process_file = private.path.join("process.json");
+    match &process_raw {
+        Some(raw) => std::fs::write(&process_file, raw),
+        None => std::fs::write(&process_file, serde_json::to_vec(&process)?),
+    }
+    .with_context(|| format!("writing {}", process_file.display()))?;
+    let broker = match console_target {
+        Some(target) => Some(console::Broker::start(
+            target,
+            console::Terminal::of(&process, spec.as_ref()),
+            3 + args.preserve_fds.max(0),
+        )?),
+        None => None,
+    };
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(super::ContainerExecutor)
+        .with_executor(super::ContainerExecutor { tty_sync: broker.as_ref().map(|b| b.executor_sync_fd()) })
         .with_root_path(&global.root)?
-        .with_console_socket(args.console_socket.as_ref())
+        .with_console_socket(broker.as_ref().map(|b| b.socket()))
         .with_pid_file(args.pid_file.as_ref())?
         .with_preserved_fds(args.preserve_fds)
         .validate_id()?
         .as_tenant()
-        .with_detach(args.detach)
-        .with_cwd(args.cwd.as_ref())
-        .with_env(args.env.into_iter().collect())
-        .with_process(args.process.as_ref())
-        .with_no_new_privs(args.no_new_privs)
-        .with_container_args(args.command)
-        .with_additional_gids(args.additional_gids)
-        .with_user(user)
-        .with_group(group)
-        .with_capabilities(args.cap)
+        // Our check_terminal (runc's) is done; libcontainer uses this flag for nothing else.
+        .with_detach(args.detach || broker.is_some())
+        .with_process(Some(&process_file))
         .with_ignore_paused(args.ignore_paused)
         .with_sub_cgroup(args.cgroup)
         .with_process_label(args.process_label)
-        .with_apparmor(args.apparmor)
         .build()?;
+    // The process ran once the terminal was set up; the broker has handed it on.
+    let console = match broker {
+        Some(b) => b.finish()?,
+        None => None,
+    };
     if let Some(listener) = guard_listener {
         // Without the sidecar the listener closes with us: the kernel then fails these
         // calls with ENOSYS (still refused, not logged).
@@ -90,7 +118,124 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    super::wait_for_exit(pid)
+    let relay = console.map(console::Relay::start);
+    let code = super::wait_for_exit(pid);
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    code
+}
+
+/// A --process file as runc reads it (Go's JSON decoding): an absent `user` is uid 0, gid 0
+/// (oci-spec, and so libcontainer, would refuse the file). Anything else is kept as given.
+fn normalize_process(raw: &[u8]) -> Result<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(raw).context("--process: not JSON")?;
+    let Some(obj) = value.as_object_mut() else {
+        anyhow::bail!("--process: not an OCI process object");
+    };
+    if obj.contains_key("user") {
+        return Ok(raw.to_vec());
+    }
+    obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// A private directory, removed when dropped.
+struct PrivateDir {
+    path: std::path::PathBuf,
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn tempfile_dir() -> Result<PrivateDir> {
+    let path = nix::unistd::mkdtemp(&std::env::temp_dir().join("cgfw-runc-exec.XXXXXX"))
+        .context("creating a private directory for the process")?;
+    Ok(PrivateDir { path })
+}
+
+/// runc's getProcess: the --process file as is (`-t` does not change it), or the container's
+/// process with the command, --cwd, --apparmor, --cap (added to the bounding, effective,
+/// permitted and ambient sets), --env (a variable given replaces the container's), -t,
+/// --no-new-privs, --user and --additional-gids.
+fn exec_process(
+    spec: Option<&oci_spec::runtime::Spec>,
+    args: &liboci_cli::Exec,
+    process_raw: Option<&[u8]>,
+) -> Result<oci_spec::runtime::Process> {
+    use oci_spec::runtime::{Capability, Process};
+
+    if let Some(raw) = process_raw {
+        return serde_json::from_slice::<Process>(raw).context("--process: not an OCI process object");
+    }
+    let mut p = spec
+        .and_then(|s| s.process().clone())
+        .context("the container's config.json (its process) cannot be read")?;
+    p.set_args(Some(args.command.clone()));
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if !args.cap.is_empty() {
+        let mut added = Vec::new();
+        for c in &args.cap {
+            let upper = c.to_ascii_uppercase();
+            let name = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+            // oci-spec's names are config.json's (serde: "CAP_X"; its FromStr wants "X").
+            added.push(
+                serde_json::from_value::<Capability>(serde_json::Value::String(name))
+                    .map_err(|_| anyhow::anyhow!("unknown capability {c}"))?,
+            );
+        }
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let add = |set: Option<&oci_spec::runtime::Capabilities>| {
+            let mut set = set.cloned().unwrap_or_default();
+            set.extend(added.iter().copied());
+            set
+        };
+        caps.set_bounding(Some(add(caps.bounding().as_ref())));
+        caps.set_effective(Some(add(caps.effective().as_ref())));
+        caps.set_permitted(Some(add(caps.permitted().as_ref())));
+        caps.set_ambient(Some(add(caps.ambient().as_ref())));
+        p.set_capabilities(Some(caps));
+    }
+    if !args.env.is_empty() {
+        let mut env: Vec<String> = p
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                let key = e.split('=').next().unwrap_or("");
+                !args.env.iter().any(|(k, _)| k == key)
+            })
+            .collect();
+        env.extend(args.env.iter().map(|(k, v)| format!("{k}={v}")));
+        p.set_env(Some(env));
+    }
+    p.set_terminal(Some(args.tty));
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let mut user = p.user().clone();
+    if let Some((uid, gid)) = args.user {
+        user.set_uid(uid);
+        if let Some(gid) = gid {
+            user.set_gid(gid);
+        }
+    }
+    if !args.additional_gids.is_empty() {
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(args.additional_gids.iter().copied());
+        user.set_additional_gids(Some(gids));
+    }
+    p.set_user(user);
+    Ok(p)
 }
 
 /// The defeating capabilities the exec'd process may hold: the container's own (libcontainer
@@ -98,11 +243,14 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
 /// replaces the container's).
 type ExecCapabilities = (Vec<capabilities::Held>, Vec<capabilities::Held>);
 
-fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> Result<ExecCapabilities> {
-    if let Some(path) = &args.process {
-        let raw = std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?;
-        let process: oci_spec::runtime::Process = serde_json::from_slice(&raw)
-            .with_context(|| format!("--process {}: not an OCI process object", path.display()))?;
+fn exec_capabilities(
+    spec: Option<&oci_spec::runtime::Spec>,
+    args: &liboci_cli::Exec,
+    process_raw: Option<&[u8]>,
+) -> Result<ExecCapabilities> {
+    if let Some(raw) = process_raw {
+        let process: oci_spec::runtime::Process =
+            serde_json::from_slice(raw).context("--process: not an OCI process object")?;
         return Ok((Vec::new(), capabilities::held_by(process.capabilities().as_ref())));
     }
     let own = match spec {
@@ -120,16 +268,15 @@ fn exec_capabilities(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::
 
 /// The process's capabilities: the container's (libcontainer reuses them), any `--cap`, or
 /// those of a `--process` file.
-fn exec_may_hold_net_raw(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec) -> bool {
+fn exec_may_hold_net_raw(spec: Option<&oci_spec::runtime::Spec>, args: &liboci_cli::Exec, process_raw: Option<&[u8]>) -> bool {
     let from_spec = spec
         .map(|spec| packet_guard::may_hold_net_raw(spec.process().as_ref().and_then(|p| p.capabilities().as_ref())))
         // Unreadable: assume the worst.
         .unwrap_or(true);
     let from_args = args.cap.iter().any(|c| c.eq_ignore_ascii_case("CAP_NET_RAW") || c.eq_ignore_ascii_case("NET_RAW"));
-    let from_process = args.process.as_ref().is_some_and(|path| {
-        std::fs::read(path)
+    let from_process = process_raw.is_some_and(|raw| {
+        serde_json::from_slice::<oci_spec::runtime::Process>(raw)
             .ok()
-            .and_then(|raw| serde_json::from_slice::<oci_spec::runtime::Process>(&raw).ok())
             .map(|p| packet_guard::may_hold_net_raw(p.capabilities().as_ref()))
             .unwrap_or(true)
     });
@@ -141,4 +288,21 @@ fn has_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_process;
+
+    #[test]
+    fn a_process_without_user_runs_as_root_and_others_are_kept_byte_for_byte() {
+        let raw = br#"{"terminal": true, "args": ["/bin/sh"], "cwd": "/"}"#;
+        let fixed: serde_json::Value = serde_json::from_slice(&normalize_process(raw).unwrap()).unwrap();
+        assert_eq!(fixed["user"], serde_json::json!({"uid": 0, "gid": 0}));
+        assert_eq!(fixed["terminal"], true);
+        let _: oci_spec::runtime::Process = serde_json::from_value(fixed).unwrap();
+        let given = br#"{"user": {"uid": 5, "gid": 6}, "args": ["x"], "cwd": "/"}"#;
+        assert_eq!(normalize_process(given).unwrap(), given.to_vec());
+        assert!(normalize_process(b"[1]").is_err());
+    }
 }

@@ -138,11 +138,20 @@ pub(crate) fn protect_devnull_stdio() {
 /// silent death (a quick container's init can exit while libcontainer still talks to it).
 /// An ignored signal stays ignored across exec, and runc's containers start with SIGPIPE at
 /// its default (`yes | head` must end), so the reset happens here, in the container only.
-#[derive(Clone)]
-pub(crate) struct ContainerExecutor;
+///
+/// With a terminal, it first waits for the console broker to have set the terminal up (owner,
+/// size: see `crate::console`), reading the broker's pipe, inherited through libcontainer's
+/// clone (close-on-exec, so gone once the payload runs).
+#[derive(Clone, Default)]
+pub(crate) struct ContainerExecutor {
+    pub tty_sync: Option<std::os::fd::RawFd>,
+}
 
 impl libcontainer::workload::Executor for ContainerExecutor {
     fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorError> {
+        if let Some(fd) = self.tty_sync {
+            crate::console::wait_for_broker(fd);
+        }
         // SAFETY: the container process is single-threaded here, just before execvp.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         libcontainer::workload::default::DefaultExecutor {}.exec(spec)

@@ -5,14 +5,15 @@ use super::create::{create_container, CreateOptions};
 use super::delete::delete_container;
 use crate::cli::GlobalOpts;
 
-/// Signals a foreground `run` passes on to the container's init, as runc does.
+/// Signals a foreground `run` passes on to the container's init, as runc does (not SIGWINCH:
+/// runc resizes the container's terminal instead, which signals its foreground group).
 const FORWARDED: &[i32] = &[
     libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2,
-    libc::SIGWINCH, libc::SIGCONT, libc::SIGALRM,
+    libc::SIGCONT, libc::SIGALRM,
 ];
 
 pub fn run(global: &GlobalOpts, args: liboci_cli::Run) -> Result<i32> {
-    let mut container = create_container(
+    let created = create_container(
         global,
         &CreateOptions {
             id: &args.container_id,
@@ -24,7 +25,11 @@ pub fn run(global: &GlobalOpts, args: liboci_cli::Run) -> Result<i32> {
             detach: args.detach,
         },
     )?;
+    let mut container = created.container;
+    // `run -t` without --console-socket: we relay the container's terminal (as runc).
+    let relay = created.console.map(crate::console::Relay::start);
     if let Err(err) = container.start() {
+        drop(relay);
         let _ = delete_container(global, &args.container_id, true);
         return Err(err).context("starting container");
     }
@@ -47,6 +52,9 @@ pub fn run(global: &GlobalOpts, args: liboci_cli::Run) -> Result<i32> {
     let code = super::wait_for_exit(init);
     forwarder.close();
     let _ = forward_thread.join();
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     let code = code?;
     if !args.keep {
         // The container's exit code is what the caller asked for; a cleanup problem is logged.
