@@ -52,6 +52,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Update(args) => ok(update::update(&global, args)),
         Command::Report(args) => ok(report::report(&global, args)),
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy_check::check(args),
+        Command::Checkpoint(_) | Command::Restore(_) => {
+            anyhow::bail!("checkpoint/restore is not supported by cgfw-runc (no CRIU support)")
+        }
         Command::Sidecar(args) => crate::sidecar::run(&global, &args.container_id),
     }
 }
