@@ -57,11 +57,13 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     super::protect_devnull_stdio();
     let user = args.user.map(|(uid, _)| uid);
     let group = args.user.and_then(|(_, gid)| gid);
+    tracing::debug!("nsexec container setup: joining container {}", args.container_id);
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(super::ContainerExecutor)
+        .with_executor(super::ContainerExecutor { tenant: true })
         .with_root_path(&global.root)?
         .with_console_socket(args.console_socket.as_ref())
-        .with_pid_file(args.pid_file.as_ref())?
+        // The pid file is ours to write (write_pid_file): a failure must fail the exec.
+        .with_pid_file(None::<&std::path::Path>)?
         .with_preserved_fds(args.preserve_fds)
         .validate_id()?
         .as_tenant()
@@ -85,6 +87,16 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         // calls with ENOSYS (still refused, not logged).
         if let Err(err) = packet_guard::hand_to_sidecar(&container_dir, &listener) {
             crate::logging::warn(&format!("packet-socket calls of this process will not be logged: {err:#}"));
+        }
+    }
+    if let Some(path) = &args.pid_file {
+        if let Err(err) = super::write_pid_file(path, pid.as_raw()) {
+            // As runc: the process it could not record is killed, the exec fails.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            if !args.detach {
+                let _ = super::wait_for_exit(pid);
+            }
+            return Err(err);
         }
     }
     if args.detach {
