@@ -42,6 +42,11 @@ pub(crate) fn delete_container(global: &GlobalOpts, id: &str, force: bool) -> Re
         // libcontainer removes only the container's own cgroup directories; sub-cgroups its
         // processes made (cgroup v1, with cgroupns) are gone now, and it has recorded the
         // container as stopped: its second pass removes the rest.
+        // Its init was killed by the first pass: once it is gone, the second pass does not
+        // kill again (which would read cgroup directories the first pass already removed).
+        if let Some(pid) = container.pid() {
+            wait_gone(pid.as_raw());
+        }
         result = container.delete(true);
     }
     match result {
@@ -158,4 +163,17 @@ fn v1_mount_points() -> Vec<std::path::PathBuf> {
             (rest.split_whitespace().next()? == "cgroup").then(|| std::path::PathBuf::from(mount_point))
         })
         .collect()
+}
+
+/// Waits (at most 2 s) until a process has exited (gone or a zombie).
+fn wait_gone(pid: i32) {
+    for _ in 0..100 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()));
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -13,7 +13,8 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         ContainerStatus::Running => {}
         ContainerStatus::Paused if args.ignore_paused => {}
         ContainerStatus::Paused => anyhow::bail!("cannot exec in a paused container (use --ignore-paused)"),
-        ContainerStatus::Created => anyhow::bail!("cannot exec in a container that has not been started"),
+        // As runc: a created container's namespaces are set up, a process can join them.
+        ContainerStatus::Created => {}
         _ => anyhow::bail!("cannot exec in a stopped container"),
     }
     // The container's spec, as its bundle has it (None: unreadable).
@@ -58,9 +59,17 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     let user = args.user.map(|(uid, _)| uid);
     let group = args.user.and_then(|(_, gid)| gid);
     tracing::debug!("nsexec container setup: joining container {}", args.container_id);
+    // libcontainer 0.7 joins only a running (or paused) container: a created one is joined
+    // through a private copy of its state that says "running" (CreatedView), in the
+    // container's own state directory; the container's real state is not touched.
+    let created_view = match container.status() {
+        ContainerStatus::Created => Some(CreatedView::new(&container_dir, &args.container_id)?),
+        _ => None,
+    };
+    let state_root = created_view.as_ref().map_or(global.root.as_path(), |v| v.root.as_path());
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(super::ContainerExecutor { tenant: true })
-        .with_root_path(&global.root)?
+        .with_root_path(state_root)?
         .with_console_socket(args.console_socket.as_ref())
         // The pid file is ours to write (write_pid_file): a failure must fail the exec.
         .with_pid_file(None::<&std::path::Path>)?
@@ -82,6 +91,7 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         .with_process_label(args.process_label)
         .with_apparmor(args.apparmor)
         .build()?;
+    drop(created_view);
     if let Some(listener) = guard_listener {
         // Without the sidecar the listener closes with us: the kernel then fails these
         // calls with ENOSYS (still refused, not logged).
@@ -153,4 +163,41 @@ fn has_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User))
+}
+
+/// A state root holding one container whose state says "running": the created container's
+/// state.json (status rewritten) and its other regular files, under
+/// `<container dir>/exec-<our pid>/`. Removed when dropped (after the exec'd process started).
+struct CreatedView {
+    root: std::path::PathBuf,
+}
+
+impl CreatedView {
+    fn new(container_dir: &std::path::Path, id: &str) -> Result<Self> {
+        let root = container_dir.join(format!("exec-{}", std::process::id()));
+        let view = Self { root };
+        let dir = view.root.join(id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for entry in std::fs::read_dir(container_dir)?.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let name = entry.file_name();
+            if name == "state.json" {
+                let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path())?)
+                    .context("reading the container's state")?;
+                state["status"] = serde_json::Value::from("running");
+                std::fs::write(dir.join(&name), serde_json::to_vec(&state)?)?;
+            } else {
+                std::fs::copy(entry.path(), dir.join(&name))?;
+            }
+        }
+        Ok(view)
+    }
+}
+
+impl Drop for CreatedView {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
 }
