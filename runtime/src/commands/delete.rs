@@ -154,7 +154,7 @@ fn collect_subdirs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 /// Mount points of the cgroup v1 hierarchies (fstype "cgroup") in /proc/self/mountinfo.
-fn v1_mount_points() -> Vec<std::path::PathBuf> {
+pub(crate) fn v1_mount_points() -> Vec<std::path::PathBuf> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
     text.lines()
         .filter_map(|line| {

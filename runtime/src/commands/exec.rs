@@ -31,6 +31,9 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         anyhow::bail!("exec: no command given: pass a command or --process FILE");
     }
+    if let Some(sub) = &args.cgroup {
+        check_sub_cgroup(&container, sub)?;
+    }
     let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
     // A process that could hold a capability defeating the firewall is refused, unless the
     // container's policy accepts it (as `create` does for the container's own process).
@@ -200,4 +203,54 @@ impl Drop for CreatedView {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// `--cgroup [CONTROLLERS:]PATH` checked as runc checks it before the process is made: the
+/// sub-cgroup must exist (runc joins, it never creates: libcontainer would mkdir it), named
+/// controllers must exist. Per-controller sub-cgroups (`memory:a --cgroup cpu:b`) are not
+/// supported by libcontainer 0.7 (one path for all): a controller list is refused.
+fn check_sub_cgroup(container: &libcontainer::container::Container, sub: &str) -> Result<()> {
+    let (controllers, path) = match sub.split_once(':') {
+        Some((c, p)) => (Some(c), p),
+        None => (None, sub),
+    };
+    if let Some(controllers) = controllers {
+        let known = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let known: Vec<&str> = known
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(1))
+            .flat_map(|c| c.split(','))
+            .collect();
+        for controller in controllers.split(',') {
+            if !known.contains(&controller) {
+                anyhow::bail!("invalid --cgroup argument: unknown controller {controller:?}");
+            }
+        }
+        anyhow::bail!("--cgroup {sub}: per-controller sub-cgroups are not supported (libcontainer 0.7 takes one path)");
+    }
+    let path = path.trim_start_matches('/');
+    if path.is_empty() {
+        return Ok(());
+    }
+    if std::path::Path::new(path).components().any(|c| c == std::path::Component::ParentDir) {
+        anyhow::bail!("invalid --cgroup argument: {path} is not a sub cgroup path");
+    }
+    let base = container.spec()?.cgroup_path;
+    let base = base.to_string_lossy();
+    let base = base.trim_start_matches('/');
+    let mut dirs: Vec<std::path::PathBuf> =
+        super::delete::v1_mount_points().into_iter().map(|m| m.join(base)).filter(|d| d.is_dir()).collect();
+    if dirs.is_empty() && crate::cgroup2::detect() == crate::cgroup2::Layout::PureV2 {
+        dirs.push(std::path::Path::new("/sys/fs/cgroup").join(base));
+    }
+    for dir in dirs {
+        let procs = dir.join(path).join("cgroup.procs");
+        if !procs.exists() {
+            anyhow::bail!(
+                "exec --cgroup {sub}: adding pid of the new process to cgroups: open {}: no such file or directory",
+                procs.display()
+            );
+        }
+    }
+    Ok(())
 }
