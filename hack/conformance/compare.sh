@@ -13,7 +13,7 @@ first_error() { # $1 = tap file, $2 = test name
 		}
 		inblk && /^# / {
 			l = substr($0, 3)
-			if (l ~ /^\(|^ from function|^ in test file|^[[:space:]]*$/) next
+			if (l ~ /^\(|^ from function|^ in test file|^[[:space:]]*$|level=warning|"level":"warning"/) next
 			if (assert == "" && l ~ /failed( with status [0-9]+)?( due to timeout)?$/) { assert = l; next }
 			if (err == "" && l ~ /[Ee]rror|ERRO|panic|not supported|[Ff]ailed|unknown|invalid|denied|No such|not found|refus|[Tt]imeout|[Uu]sage/) err = l
 		}

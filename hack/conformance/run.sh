@@ -16,8 +16,10 @@
 #
 # Exit status: 0 when every failing test is on the expected list; 1 otherwise. Tests on the list
 # that pass are reported (take them off the list). Each test runs under BATS_TEST_TIMEOUT (default
-# 120 s), each file under a timeout, in a pseudo-terminal (script(1)); after each file, cgroups and mounts the suite left behind are
-# removed (and reported). curl/wget are shadowed: nothing in these tests may download.
+# 120 s; not events.bats), each file under a timeout (900 s) in a pseudo-terminal (script(1)); a
+# watchdog thaws the tests' cgroups frozen > 60 s and kills a recvtty a failed test left behind;
+# after each file, cgroups and mounts the suite left behind are removed (and reported).
+# curl, wget and git are shadowed: nothing in these tests may download.
 # The closing line is "conformance: N passed, N failed, N skipped".
 set -uo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +31,7 @@ FILES=""
 EXPECTED=$ROOT_DIR/integration/conformance/expected-failures.txt
 OUT=""
 TESTS_CACHE=${CGFW_RUNC_TESTS:-/var/cache/cgfw-test/runc-1.1.5}
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runtime) RUNTIME=$2; shift 2 ;;
