@@ -7,13 +7,12 @@ use clap::{Args, Parser, Subcommand};
 
 pub const DEFAULT_ROOT: &str = "/run/cgfw-runc";
 
+/// The first line of `-h`, after "cgfw-runc - ": runc's, so that tools matching runc's help
+/// (`runc - Open Container Initiative runtime`) find it.
+const ABOUT: &str = "Open Container Initiative runtime (runc-compatible), with a per-container eBPF egress firewall";
+
 #[derive(Parser, Debug)]
-#[command(
-    name = "cgfw-runc",
-    version,
-    about = "runc-compatible OCI runtime with a per-container eBPF egress firewall",
-    propagate_version = true
-)]
+#[command(name = "cgfw-runc", about = ABOUT, disable_version_flag = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
@@ -55,6 +54,43 @@ pub struct GlobalOpts {
     #[arg(long, global = true, env = "CGFW_LOG_KEEP", default_value_t = crate::sidecar::eventlog::DEFAULT_KEEP,
           value_parser = clap::value_parser!(u32).range(0..=crate::sidecar::eventlog::MAX_KEEP as i64))]
     pub cgfw_log_keep: u32,
+}
+
+/// The command line as runc presents it: `NAME:` / `   cgfw-runc <verb> - <about>` help pages
+/// (tools and runc's tests read the second line), `-v`/`--version` printing the version,
+/// commit and OCI runtime spec lines.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let template = |name: &str| {
+        format!("NAME:\n   {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}{{after-help}}")
+    };
+    Cli::command()
+        .help_template(template("cgfw-runc"))
+        .version(version_text())
+        .arg(
+            clap::Arg::new("version")
+                .short('v')
+                .long("version")
+                .action(clap::ArgAction::Version)
+                .help("Print the version"),
+        )
+        .mut_subcommands(move |sub| {
+            let name = format!("cgfw-runc {}", sub.get_name());
+            sub.help_template(template(&name))
+        })
+}
+
+/// `version ...`, `commit: ...`, `spec: ...` (clap prints it after the program name).
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "version {}\ncommit: {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("CGFW_RUNC_COMMIT").unwrap_or("unknown"),
+            oci_spec::runtime::Spec::default().version()
+        )
+    })
 }
 
 impl GlobalOpts {
@@ -103,9 +139,21 @@ pub enum Command {
     /// Policy tools
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Checkpoint a running container (not supported: cgfw-runc has no CRIU support)
+    Checkpoint(NotSupportedArgs),
+    /// Restore a container from a checkpoint (not supported: cgfw-runc has no CRIU support)
+    Restore(NotSupportedArgs),
     /// Internal: the per-container firewall sidecar (started by `create`)
     #[command(hide = true)]
     Sidecar(SidecarArgs),
+}
+
+/// The arguments of a verb runc has and cgfw-runc does not implement: any runc flag is taken,
+/// so the command fails with "not supported" rather than a usage error.
+#[derive(Args, Debug)]
+pub struct NotSupportedArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -212,7 +260,6 @@ mod tests {
 
     #[test]
     fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

@@ -16,7 +16,7 @@ mod packet_guard;
 mod sidecar;
 mod signals;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
     // SIGPIPE stays ignored (Rust's default) in the runtime; containers get it back at its
@@ -40,9 +40,19 @@ fn main() {
         }
         default_hook(info)
     }));
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::command().try_get_matches().and_then(|m| cli::Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(err) => {
+            // An unknown verb (`foo`, `foo -h`, `help foo`) is reported as runc reports it,
+            // with runc's status 3.
+            if err.kind() == clap::error::ErrorKind::InvalidSubcommand {
+                if let Some(clap::error::ContextValue::String(name)) =
+                    err.get(clap::error::ContextKind::InvalidSubcommand)
+                {
+                    logging::log("error", &format!("No help topic for '{name}'"));
+                    std::process::exit(3);
+                }
+            }
             // Help and version go to stdout with status 0; usage errors exit 1 like runc.
             let code = if err.use_stderr() { 1 } else { 0 };
             let _ = err.print();

@@ -109,10 +109,12 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
         }
         None => None,
     };
+    tracing::debug!("nsexec container setup: creating container {}", opts.id);
     let built = ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
         // No wait in the init: create/run return (and so start comes) only once the broker is done.
         .with_executor(super::ContainerExecutor::default())
-        .with_pid_file(opts.pid_file)?
+        // The pid file is written below (write_pid_file): a failure must fail the create.
+        .with_pid_file(None::<&Path>)?
         .with_console_socket(broker.as_ref().map(|b| b.socket()))
         .with_root_path(&root)?
         .with_preserved_fds(opts.preserve_fds)
@@ -146,6 +148,14 @@ pub(crate) fn create_container(global: &GlobalOpts, opts: &CreateOptions) -> Res
             crate::logging::warn(&format!("cleaning up after failed create of {}: {e:#}", opts.id));
         }
         return Err(err);
+    }
+    if let Some(path) = opts.pid_file {
+        let written = container.pid().context("created container has no init pid").and_then(|pid| super::write_pid_file(path, pid.as_raw()));
+        if let Err(err) = written {
+            // Firewall and all: the container is removed as a failed create leaves nothing.
+            let _ = super::delete::delete_container(global, opts.id, true);
+            return Err(err);
+        }
     }
     Ok(Created { container, console })
 }

@@ -13,7 +13,8 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         ContainerStatus::Running => {}
         ContainerStatus::Paused if args.ignore_paused => {}
         ContainerStatus::Paused => anyhow::bail!("cannot exec in a paused container (use --ignore-paused)"),
-        ContainerStatus::Created => anyhow::bail!("cannot exec in a container that has not been started"),
+        // As runc: a created container's namespaces are set up, a process can join them.
+        ContainerStatus::Created => {}
         _ => anyhow::bail!("cannot exec in a stopped container"),
     }
     // The container's spec, as its bundle has it (None: unreadable).
@@ -45,6 +46,9 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         (true, Some(path)) => Some(console::Target::forward_to(path)?),
         (true, None) => Some(console::Target::Foreground),
     };
+    if let Some(sub) = &args.cgroup {
+        check_sub_cgroup(&container, sub)?;
+    }
     let container_dir = container_ref::container_dir(&global.root, &args.container_id)?;
     // A process that could hold a capability defeating the firewall is refused, unless the
     // container's policy accepts it (as `create` does for the container's own process).
@@ -88,11 +92,21 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         )?),
         None => None,
     };
+    tracing::debug!("nsexec container setup: joining container {}", args.container_id);
+    // libcontainer 0.7 joins only a running (or paused) container: a created one is joined
+    // through a private copy of its state that says "running" (CreatedView), in the
+    // container's own state directory; the container's real state is not touched.
+    let created_view = match container.status() {
+        ContainerStatus::Created => Some(CreatedView::new(&container_dir, &args.container_id)?),
+        _ => None,
+    };
+    let state_root = created_view.as_ref().map_or(global.root.as_path(), |v| v.root.as_path());
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(super::ContainerExecutor { tty_sync: broker.as_ref().map(|b| b.executor_sync_fd()) })
-        .with_root_path(&global.root)?
+        .with_executor(super::ContainerExecutor { tty_sync: broker.as_ref().map(|b| b.executor_sync_fd()), tenant: true })
+        .with_root_path(state_root)?
         .with_console_socket(broker.as_ref().map(|b| b.socket()))
-        .with_pid_file(args.pid_file.as_ref())?
+        // The pid file is ours to write (write_pid_file): a failure must fail the exec.
+        .with_pid_file(None::<&std::path::Path>)?
         .with_preserved_fds(args.preserve_fds)
         .validate_id()?
         .as_tenant()
@@ -108,11 +122,22 @@ pub fn exec(global: &GlobalOpts, args: liboci_cli::Exec) -> Result<i32> {
         Some(b) => b.finish()?,
         None => None,
     };
+    drop(created_view);
     if let Some(listener) = guard_listener {
         // Without the sidecar the listener closes with us: the kernel then fails these
         // calls with ENOSYS (still refused, not logged).
         if let Err(err) = packet_guard::hand_to_sidecar(&container_dir, &listener) {
             crate::logging::warn(&format!("packet-socket calls of this process will not be logged: {err:#}"));
+        }
+    }
+    if let Some(path) = &args.pid_file {
+        if let Err(err) = super::write_pid_file(path, pid.as_raw()) {
+            // As runc: the process it could not record is killed, the exec fails.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            if !args.detach {
+                let _ = super::wait_for_exit(pid);
+            }
+            return Err(err);
         }
     }
     if args.detach {
@@ -305,4 +330,91 @@ mod tests {
         assert_eq!(normalize_process(given).unwrap(), given.to_vec());
         assert!(normalize_process(b"[1]").is_err());
     }
+}
+
+/// A state root holding one container whose state says "running": the created container's
+/// state.json (status rewritten) and its other regular files, under
+/// `<container dir>/exec-<our pid>/`. Removed when dropped (after the exec'd process started).
+struct CreatedView {
+    root: std::path::PathBuf,
+}
+
+impl CreatedView {
+    fn new(container_dir: &std::path::Path, id: &str) -> Result<Self> {
+        let root = container_dir.join(format!("exec-{}", std::process::id()));
+        let view = Self { root };
+        let dir = view.root.join(id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for entry in std::fs::read_dir(container_dir)?.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let name = entry.file_name();
+            if name == "state.json" {
+                let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path())?)
+                    .context("reading the container's state")?;
+                state["status"] = serde_json::Value::from("running");
+                std::fs::write(dir.join(&name), serde_json::to_vec(&state)?)?;
+            } else {
+                std::fs::copy(entry.path(), dir.join(&name))?;
+            }
+        }
+        Ok(view)
+    }
+}
+
+impl Drop for CreatedView {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// `--cgroup [CONTROLLERS:]PATH` checked as runc checks it before the process is made: the
+/// sub-cgroup must exist (runc joins, it never creates: libcontainer would mkdir it), named
+/// controllers must exist. Per-controller sub-cgroups (`memory:a --cgroup cpu:b`) are not
+/// supported by libcontainer 0.7 (one path for all): a controller list is refused.
+fn check_sub_cgroup(container: &libcontainer::container::Container, sub: &str) -> Result<()> {
+    let (controllers, path) = match sub.split_once(':') {
+        Some((c, p)) => (Some(c), p),
+        None => (None, sub),
+    };
+    if let Some(controllers) = controllers {
+        let known = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let known: Vec<&str> = known
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(1))
+            .flat_map(|c| c.split(','))
+            .collect();
+        for controller in controllers.split(',') {
+            if !known.contains(&controller) {
+                anyhow::bail!("invalid --cgroup argument: unknown controller {controller:?}");
+            }
+        }
+        anyhow::bail!("--cgroup {sub}: per-controller sub-cgroups are not supported (libcontainer 0.7 takes one path)");
+    }
+    let path = path.trim_start_matches('/');
+    if path.is_empty() {
+        return Ok(());
+    }
+    if std::path::Path::new(path).components().any(|c| c == std::path::Component::ParentDir) {
+        anyhow::bail!("invalid --cgroup argument: {path} is not a sub cgroup path");
+    }
+    let base = container.spec()?.cgroup_path;
+    let base = base.to_string_lossy();
+    let base = base.trim_start_matches('/');
+    let mut dirs: Vec<std::path::PathBuf> =
+        super::delete::v1_mount_points().into_iter().map(|m| m.join(base)).filter(|d| d.is_dir()).collect();
+    if dirs.is_empty() && crate::cgroup2::detect() == crate::cgroup2::Layout::PureV2 {
+        dirs.push(std::path::Path::new("/sys/fs/cgroup").join(base));
+    }
+    for dir in dirs {
+        let procs = dir.join(path).join("cgroup.procs");
+        if !procs.exists() {
+            anyhow::bail!(
+                "exec --cgroup {sub}: adding pid of the new process to cgroups: open {}: no such file or directory",
+                procs.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -12,10 +12,15 @@ pub fn kill(global: &GlobalOpts, args: KillArgs) -> Result<()> {
     let number = signals::parse_signal(&args.signal)?;
     let mut container = container_ref::load(&global.root, &args.container_id)?;
     let status = container.status();
-    if !matches!(status, ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused) {
+    let live = matches!(status, ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused);
+    // As runc, `kill --all` also goes to a stopped container: processes its init left in the
+    // cgroup (no pid namespace) are signalled; with none left it succeeds.
+    if !live && !(args.all && status == ContainerStatus::Stopped) {
         bail!("container not running");
     }
-    let pids = if args.all {
+    let pids = if args.all && !live {
+        super::ps::container_pids(&container).unwrap_or_default()
+    } else if args.all {
         super::ps::container_pids(&container)?
     } else {
         container.pid().map(|p| p.as_raw()).into_iter().collect()

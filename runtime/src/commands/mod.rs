@@ -54,6 +54,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report(args) => ok(report::report(&global, args)),
         Command::Metrics(args) => ok(metrics::metrics(&global, args)),
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy_check::check(args),
+        Command::Checkpoint(_) | Command::Restore(_) => {
+            anyhow::bail!("checkpoint/restore is not supported by cgfw-runc (no CRIU support)")
+        }
         Command::Sidecar(args) => crate::sidecar::run(&global, &args.container_id),
     }
 }
@@ -106,6 +109,19 @@ pub(crate) fn cgroup_manager(
     })?)
 }
 
+/// Writes a `--pid-file` as runc does: a hidden temporary file in the same directory, renamed
+/// over the path, so a reader never sees a partial pid. libcontainer only warns when it cannot
+/// write the file; runc fails the command (status 255 for exec), and so do we: the caller was
+/// promised a pid file.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).with_context(|| format!("pid file {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}"));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("creating pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
 /// The bundle's config.json, parsed.
 pub(crate) fn load_spec(bundle: &Path) -> Result<oci_spec::runtime::Spec> {
     let path = bundle.join("config.json");
@@ -142,9 +158,15 @@ pub(crate) fn protect_devnull_stdio() {
 /// With a terminal, it first waits for the console broker to have set the terminal up (owner,
 /// size: see `crate::console`), reading the broker's pipe, inherited through libcontainer's
 /// clone (close-on-exec, so gone once the payload runs).
+///
+/// With `--debug` it also logs the steps runc's own debug output names ("child process in
+/// init()", "init: closing the pipe to signal completion", "setns_init: about to exec"), at
+/// the matching points of libcontainer's container process, so that what reads runc's debug
+/// log finds them. `tenant` is set for `exec`.
 #[derive(Clone, Default)]
 pub(crate) struct ContainerExecutor {
     pub tty_sync: Option<std::os::fd::RawFd>,
+    pub tenant: bool,
 }
 
 impl libcontainer::workload::Executor for ContainerExecutor {
@@ -152,12 +174,50 @@ impl libcontainer::workload::Executor for ContainerExecutor {
         if let Some(fd) = self.tty_sync {
             crate::console::wait_for_broker(fd);
         }
+        if self.tenant {
+            tracing::debug!("setns_init: about to exec");
+        } else {
+            tracing::debug!("standard_init: about to exec");
+        }
         // SAFETY: the container process is single-threaded here, just before execvp.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         libcontainer::workload::default::DefaultExecutor {}.exec(spec)
     }
 
+    /// Runs in the container process once it is set up, right before it tells the runtime it
+    /// is ready (libcontainer's init_ready).
     fn validate(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
-        libcontainer::workload::default::DefaultExecutor {}.validate(spec)
+        tracing::debug!("child process in init(): container process set up, checking its executable");
+        match without_path(spec) {
+            Some(args0) => validate_without_path(&args0)?,
+            None => libcontainer::workload::default::DefaultExecutor {}.validate(spec)?,
+        }
+        tracing::debug!("init: closing the pipe to signal completion");
+        Ok(())
+    }
+}
+
+/// args[0] of a process whose environment has no PATH (None: it has one, or no args).
+fn without_path(spec: &oci_spec::runtime::Spec) -> Option<String> {
+    let process = spec.process().as_ref()?;
+    let args0 = process.args().as_ref()?.first()?.clone();
+    let has_path = process.env().as_ref().is_some_and(|env| env.iter().any(|e| e.starts_with("PATH=")));
+    (!has_path).then_some(args0)
+}
+
+/// A process without PATH in its environment, as runc treats it (Go's exec.LookPath with an
+/// empty PATH): a name with a slash is run as given, a bare name is not found. libcontainer
+/// refuses every such process ("PATH environment variable is not set"); `ctr run --rootfs`
+/// writes specs without PATH.
+fn validate_without_path(args0: &str) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+    use std::os::unix::fs::PermissionsExt;
+    use libcontainer::workload::ExecutorValidationError::ArgValidationError;
+    if !args0.contains('/') {
+        return Err(ArgValidationError(format!("exec: {args0:?}: executable file not found in $PATH")));
+    }
+    match std::fs::metadata(args0) {
+        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(ArgValidationError(format!("exec: {args0:?}: permission denied"))),
+        Err(err) => Err(ArgValidationError(format!("exec: {args0:?}: {err}"))),
     }
 }
